@@ -1,0 +1,54 @@
+"""The predictor plugin contract.
+
+A predictor owns only the model. The job owns data, validation and submission.
+
+Each plugin is a package ``predictors/<name>/`` whose ``predictor.py`` exposes
+
+    def create(**options) -> Predictor
+
+called with the registry entry's ``[models.<name>.options]`` table (an unknown option
+is a TypeError, which the job reports as a configuration error for that model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # only for annotations: importing predictors must stay cheap
+    import numpy as np
+    import polars as pl
+
+# The parsed features.json of a data version:
+# {"feature_sets": {"small": [...], "medium": [...], "all": [...]}, "targets": [...]}
+FeatureMetadata = Mapping[str, Any]
+
+
+class PredictContext(Protocol):
+    """What the job lends a predictor while it predicts."""
+
+    round: int
+    data_version: str
+
+    def dataset(self, filename: str) -> Path:
+        """Local path of another file of this round's data (e.g. ``live_benchmark_models.parquet``),
+        downloaded through the job's cache on first use."""
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    #: Numerai data version the model was trained on, e.g. "v5.3".
+    data_version: str
+
+    def columns(self, features: FeatureMetadata) -> Sequence[str] | None:
+        """The live.parquet columns to load besides ``id``; ``None`` means every column."""
+        ...
+
+    def predict(self, live: pl.DataFrame, context: PredictContext) -> np.ndarray:
+        """One float in [0, 1] per row of ``live``, in the same order.
+
+        ``live`` holds ``id`` and the requested columns (int8 features, nulls possible).
+        """
+        ...
