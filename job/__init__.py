@@ -1,0 +1,1 @@
+"""The batch job: live data → predictor → validated submission (``python -m job``)."""

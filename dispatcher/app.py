@@ -1,0 +1,281 @@
+"""The aiohttp application: routes, checks in contract order, one log line per webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from dispatcher.cloudrun import CloudRunLauncher
+from dispatcher.dedupe import TriggerDedupe
+from dispatcher.launcher import Launcher, LaunchError, LaunchRequest
+from dispatcher.local import LocalLauncher
+from dispatcher.settings import DEFAULT_JOB, Settings
+from dispatcher.webhook import MAX_BODY_BYTES, BodyNotJson, ShapeError, parse_body
+
+log = logging.getLogger("dispatcher")
+
+SETTINGS = web.AppKey("settings", Settings)
+LAUNCHER = web.AppKey("launcher", Launcher)
+DEDUPE = web.AppKey("dedupe", TriggerDedupe[dict[str, Any]])
+
+# A model id in the path is at most a UUID (36 characters); anything longer is cut in
+# logs so an anonymous caller cannot write arbitrary amounts into them.
+_LOGGED_ID_CHARS = 64
+
+
+def create_app(settings: Settings, *, launcher: Launcher | None = None) -> web.Application:
+    """The dispatcher app. Without ``launcher``, the one for ``settings.mode`` is opened
+    (and closed) with the app; an injected one is used as is."""
+    app = web.Application(middlewares=[_json_errors])
+    app[SETTINGS] = settings
+    app[DEDUPE] = TriggerDedupe()
+    app.cleanup_ctx.append(_launcher_ctx(launcher))
+    app.router.add_post("/pred/{model_id}", handle_webhook)
+    app.router.add_get("/healthz", handle_healthz)
+    if settings.mode == "local":
+        app.router.add_get("/local/executions", handle_local_executions)
+        app.router.add_get("/local/executions/{execution}", handle_local_execution)
+    return app
+
+
+def _launcher_ctx(
+    injected: Launcher | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        if injected is not None:
+            app[LAUNCHER] = injected
+            yield
+        elif settings.mode == "local":
+            assert settings.local is not None
+            async with LocalLauncher.open(settings.local) as local:
+                app[LAUNCHER] = local
+                yield
+        else:
+            assert settings.cloud_run is not None
+            async with CloudRunLauncher.open(settings.cloud_run) as cloud:
+                app[LAUNCHER] = cloud
+                yield
+
+    return ctx
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Router errors (unknown path 404, wrong method 405) as JSON, like ours."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() != "content-type"}
+        return web.json_response({"error": exc.reason}, status=exc.status, headers=headers)
+
+
+def _error(status: int, reason: str, field_name: str | None = None) -> web.Response:
+    body: dict[str, str] = {"error": reason}
+    if field_name is not None:
+        body["field"] = field_name
+    return web.json_response(body, status=status)
+
+
+@dataclass
+class _Outcome:
+    """What the webhook's log line reports (never the token or the query string)."""
+
+    model_id: str
+    model_name: str | None = None
+    round: str | None = None
+    trigger_id: str | None = None
+    execution: str | None = None
+    duplicate: bool | None = None
+    error: str | None = None
+    bad_field: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def handle_webhook(request: web.Request) -> web.StreamResponse:
+    started = time.perf_counter()
+    outcome = _Outcome(model_id=request.match_info["model_id"][:_LOGGED_ID_CHARS])
+    status = 500
+    try:
+        response = await _webhook(request, outcome)
+        status = response.status
+        return response
+    except asyncio.CancelledError:
+        status, outcome.error = 499, "cancelled before an answer was sent (client gone or shutdown)"
+        raise
+    except Exception:
+        log.exception(
+            "webhook failed unexpectedly", extra={"labels": {"model_id": outcome.model_id}}
+        )
+        outcome.error = "internal error"
+        return _error(500, "internal error")
+    finally:
+        _log_webhook(outcome, status, time.perf_counter() - started)
+
+
+async def _webhook(request: web.Request, outcome: _Outcome) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+
+    # 1. Token, before anything else of the request is looked at.
+    if not _token_ok(request):
+        outcome.error = "missing or wrong token"
+        return _error(401, outcome.error)
+
+    # 2. The model must be registered.
+    entry = settings.registry.by_id(request.match_info["model_id"])
+    if entry is None:
+        outcome.error = "model id is not in the registry"
+        return _error(404, f"model {outcome.model_id} is not in the registry")
+    outcome.model_id, outcome.model_name = entry.id, entry.name
+
+    # 3. Size: the declared length first, then what actually arrives.
+    declared = request.content_length
+    too_big = declared is not None and declared > MAX_BODY_BYTES
+    raw = None if too_big else await _read_limited(request)
+    if raw is None:
+        outcome.error = f"body larger than {MAX_BODY_BYTES} bytes"
+        return _error(413, outcome.error)
+
+    # 4–5. JSON, then shape.
+    try:
+        hook = parse_body(raw)
+    except BodyNotJson as exc:
+        outcome.error = str(exc)
+        return _error(400, outcome.error)
+    except ShapeError as exc:
+        outcome.error, outcome.bad_field = exc.reason, exc.field
+        return _error(422, exc.reason, exc.field)
+    outcome.round, outcome.trigger_id = hook.round_text, hook.trigger_id
+    outcome.extra = {"data_version": hook.data_version, "is_test": hook.is_test}
+
+    # 6–7. Dedupe, launch.
+    cloud_run = settings.cloud_run
+    launch = LaunchRequest(
+        model_id=entry.id,
+        model_name=entry.name,
+        job=entry.job or (cloud_run.default_job if cloud_run is not None else DEFAULT_JOB),
+        round=hook.round_text,
+        trigger_id=hook.trigger_id,
+        is_test=hook.is_test,
+    )
+    launcher = app[LAUNCHER]
+
+    async def start() -> dict[str, Any]:
+        launched = await launcher.launch(launch)
+        return {
+            "execution": launched.execution,
+            "execution_name": launched.execution_name,
+            "model_id": entry.id,
+            "round": hook.round,
+            "trigger_id": hook.trigger_id,
+        }
+
+    try:
+        # Keyed by model and trigger: a trigger id names one model's run.
+        body, first = await app[DEDUPE].run((entry.id, hook.trigger_id), start)
+    except LaunchError as exc:
+        outcome.error = exc.reason
+        return _error(503 if exc.transient else 502, exc.reason)
+    outcome.execution, outcome.duplicate = body["execution"], not first
+    return web.json_response(body, status=202 if first else 200)
+
+
+def _token_ok(request: web.Request) -> bool:
+    """No token configured (local mode only), or ``?token=`` matches in constant time."""
+    expected = request.app[SETTINGS].webhook_token
+    if expected is None:
+        return True
+    given = request.query.get("token")
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def _read_limited(request: web.Request) -> bytes | None:
+    """The body, or None as soon as it exceeds MAX_BODY_BYTES (never buffers more)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(MAX_BODY_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+
+
+def _log_webhook(outcome: _Outcome, status: int, elapsed_s: float) -> None:
+    fields: dict[str, Any] = {
+        "event": "webhook",
+        "status": status,
+        "execution": outcome.execution,
+        "latency_ms": round(elapsed_s * 1000, 1),
+        "model_name": outcome.model_name,
+        **outcome.extra,
+    }
+    if outcome.duplicate is not None:
+        fields["duplicate"] = outcome.duplicate
+    if outcome.error is not None:
+        fields["error"] = outcome.error
+    if outcome.bad_field is not None:
+        fields["field"] = outcome.bad_field
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    what = f"execution {outcome.execution}" if outcome.execution else outcome.error
+    log.log(
+        level,
+        "webhook %s %s: %s",
+        outcome.model_name or outcome.model_id,
+        status,
+        what,
+        extra={
+            "labels": {
+                "model_id": outcome.model_id,
+                "round": outcome.round,
+                "trigger_id": outcome.trigger_id,
+            },
+            "fields": fields,
+        },
+    )
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "mode": request.app[SETTINGS].mode})
+
+
+def _local(request: web.Request) -> LocalLauncher | web.Response:
+    """The local launcher, after the same token check the webhook has (if one is set)."""
+    if not _token_ok(request):
+        return _error(401, "missing or wrong token")
+    launcher = request.app[LAUNCHER]
+    if not isinstance(launcher, LocalLauncher):
+        return _error(404, "no local executions: the launcher is not local")
+    return launcher
+
+
+async def handle_local_executions(request: web.Request) -> web.Response:
+    local = _local(request)
+    if isinstance(local, web.Response):
+        return local
+    return web.json_response({"executions": local.executions()})
+
+
+async def handle_local_execution(request: web.Request) -> web.Response:
+    local = _local(request)
+    if isinstance(local, web.Response):
+        return local
+    found = local.execution(request.match_info["execution"])
+    if found is None:
+        name = request.match_info["execution"][:_LOGGED_ID_CHARS]
+        return _error(404, f"no local execution {name}")
+    return web.json_response(found)

@@ -1,0 +1,75 @@
+"""``python -m dispatcher``: read the settings, set up logging, serve until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from common import jsonlog
+from dispatcher import redact
+from dispatcher.settings import Settings, SettingsError
+
+log = logging.getLogger("dispatcher")
+
+# Cloud Run sends SIGKILL 10 s after SIGTERM; in-flight webhooks (whose launch budget
+# is 7 s) get 9 s to finish before the server closes their connections.
+SHUTDOWN_TIMEOUT_S = 9.0
+# Exit code for bad configuration, as the job uses.
+EXIT_CONFIG = 2
+EXIT_LISTEN = 1
+HOST = "0.0.0.0"  # Cloud Run routes to the container's interface; $PORT picks the port
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m dispatcher",
+        description="Numerai Compute webhook → Cloud Run Job execution. Configured by "
+        "environment variables: PORT, DISPATCH_MODE, WEBHOOK_TOKEN, GOOGLE_CLOUD_PROJECT, "
+        "CLOUD_RUN_REGION, CLOUD_RUN_JOB, CLOUD_RUN_API_ENDPOINT, NUMERAI_MODELS_FILE, "
+        "LOCAL_EXECUTIONS_DIR, LOG_FORMAT.",
+    ).parse_args(argv)
+    environ = os.environ if environ is None else environ
+    try:
+        fmt = jsonlog.choose_format(environ.get(jsonlog.LOG_FORMAT_ENV), sys.stdout)
+        settings = Settings.from_env(environ)
+    except (SettingsError, ValueError) as exc:
+        print(f"dispatcher: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    jsonlog.configure(fmt)
+    redact.install([settings.webhook_token] if settings.webhook_token else [])
+
+    # Imported here, not at the top: `--help` and configuration errors stay instant.
+    from aiohttp import web
+
+    from dispatcher.app import create_app
+
+    log.info(
+        "dispatcher starting on port %d (%s mode, models registered: %d)",
+        settings.port,
+        settings.mode,
+        len(settings.registry.models),
+        extra={"fields": {"event": "start", "mode": settings.mode, "port": settings.port}},
+    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=HOST,
+            port=settings.port,
+            shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+            # aiohttp's access log prints the query string, which carries the token;
+            # each webhook gets our own log line instead.
+            access_log=None,
+            print=None,
+        )
+    except SettingsError as exc:  # raised while opening the launcher
+        print(f"dispatcher: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:  # e.g. the port is taken
+        reason = exc.strerror or exc
+        print(f"dispatcher: cannot listen on {HOST}:{settings.port} ({reason})", file=sys.stderr)
+        return EXIT_LISTEN
+    log.info("dispatcher stopped", extra={"fields": {"event": "stop"}})
+    return 0

@@ -1,0 +1,206 @@
+"""Start a Cloud Run Job execution through the real google-cloud-run client.
+
+Why the sync client in threads: ``JobsAsyncClient`` has no REST transport (asked for
+one, it sends the request synchronously and then raises, and a retry would start a
+second execution), and gRPC is not what a local fake speaks. So the sync
+``JobsClient(transport="rest")`` runs in a dedicated thread pool sized for the burst at
+round open. ``google.cloud.run_v2`` is imported only here, when the launcher opens, so
+local mode and /healthz never pay its ~0.5 s import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from dispatcher.launcher import Launched, LaunchError, LaunchRequest, short_execution_id
+from dispatcher.settings import API_ENDPOINT_ENV, CloudRunSettings, SettingsError
+
+if TYPE_CHECKING:
+    from google.cloud import run_v2
+
+log = logging.getLogger(__name__)
+
+# Threads for RunJob calls. A user with 100 models gets 100 webhooks at once when a
+# round opens; at ~0.3 s per API call, asyncio.to_thread's default pool (about 6
+# threads on a 1-vCPU instance) would take 5 s, while 128 threads answer them all
+# within ~0.5 s. Threads are started only when needed, so idle cost is nil.
+LAUNCH_THREADS = 128
+# Keep one pooled HTTP connection per launch thread; requests' default of 10 would
+# open and throw away a connection (and a TLS handshake) for every extra thread.
+HTTP_POOL_SIZE = LAUNCH_THREADS
+# Do not start another attempt with less time than this left in the budget: a call
+# cut shorter than a normal API round trip would fail anyway.
+MIN_ATTEMPT_S = 0.5
+
+
+def _make_client(settings: CloudRunSettings) -> run_v2.JobsClient:
+    from google.cloud import run_v2
+
+    if settings.api_endpoint:
+        # A local fake (tests, demo): no Google credentials exist or are wanted.
+        from google.auth.credentials import AnonymousCredentials
+
+        client = run_v2.JobsClient(
+            transport="rest",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": settings.api_endpoint},
+        )
+    else:
+        # Application Default Credentials: the service's own service account on Cloud Run.
+        client = run_v2.JobsClient(transport="rest")
+    _size_connection_pool(client)
+    return client
+
+
+def _size_connection_pool(client: Any) -> None:
+    # The REST transport keeps its requests session private; enlarging its pool is an
+    # optimisation only, so it is skipped quietly if a client release renames it.
+    session = getattr(client.transport, "_session", None)
+    if session is None:
+        return
+    from requests.adapters import HTTPAdapter
+
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=HTTP_POOL_SIZE)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+
+
+def _classify(exc: BaseException) -> tuple[LaunchError, bool] | None:
+    """Map a client error to (LaunchError, retry?); None for errors we do not know."""
+    import requests
+    from google.api_core import exceptions as api
+    from google.auth import exceptions as auth
+
+    if isinstance(exc, api.ServiceUnavailable | api.InternalServerError | api.GatewayTimeout):
+        # Named transient server errors (GatewayTimeout includes DeadlineExceeded).
+        return LaunchError(f"Cloud Run API unavailable: {exc}", transient=True), True
+    if isinstance(exc, requests.ConnectionError | auth.TransportError):
+        # The request never got through (refused, reset, DNS, connect timeout).
+        reason = f"cannot reach the Cloud Run API: {type(exc).__name__}"
+        return LaunchError(reason, transient=True), True
+    if isinstance(exc, requests.Timeout):
+        # The API may have accepted the run and just not answered in time; retrying here
+        # could start a second execution, so answer 503 at once and let Numerai decide.
+        return LaunchError("Cloud Run API did not answer in time", transient=True), False
+    if isinstance(exc, api.TooManyRequests | api.ServerError):
+        # Quota or another 5xx: worth trying later, not within the same second.
+        return LaunchError(f"Cloud Run API busy: {exc}", transient=True), False
+    if isinstance(exc, auth.RefreshError):
+        reason = f"cannot get credentials for the Cloud Run API: {exc}"
+        return LaunchError(reason, transient=True), False
+    if isinstance(exc, api.GoogleAPICallError):
+        # 400 / 403 / 404 …: Cloud Run refused (bad request, missing permission, no such job).
+        return LaunchError(f"Cloud Run refused the run: {exc}", transient=False), False
+    return None
+
+
+class CloudRunLauncher:
+    """``Launcher`` that runs the model's Cloud Run Job with the webhook's overrides."""
+
+    def __init__(
+        self,
+        settings: CloudRunSettings,
+        client: run_v2.JobsClient,
+        executor: ThreadPoolExecutor,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._executor = executor
+        self._sleep = sleep
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: CloudRunSettings) -> AsyncIterator[CloudRunLauncher]:
+        """Create the client and its thread pool; close both on exit."""
+        executor = ThreadPoolExecutor(max_workers=LAUNCH_THREADS, thread_name_prefix="runjob")
+        loop = asyncio.get_running_loop()
+        try:
+            # Off the loop: the import and ADC discovery block for a moment.
+            client = await loop.run_in_executor(executor, _make_client, settings)
+        except Exception as exc:
+            await loop.run_in_executor(None, executor.shutdown)
+            from google.auth.exceptions import DefaultCredentialsError
+
+            if isinstance(exc, DefaultCredentialsError):
+                raise SettingsError(
+                    "no Google credentials for the Cloud Run API: run on Cloud Run with a service "
+                    f"account, set up Application Default Credentials, or set {API_ENDPOINT_ENV} "
+                    f"to a local fake ({exc})"
+                ) from None
+            raise
+        try:
+            yield cls(settings, client, executor)
+        finally:
+            # Webhooks in flight have finished (graceful shutdown) before cleanup runs.
+            await loop.run_in_executor(None, executor.shutdown)
+            client.transport.close()
+
+    async def launch(self, request: LaunchRequest) -> Launched:
+        policy = self._settings.retry
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + policy.budget_s
+        delay = policy.backoff_s
+        for attempt in range(1, policy.attempts + 1):
+            timeout = max(MIN_ATTEMPT_S, min(policy.call_timeout_s, deadline - loop.time()))
+            try:
+                name = await loop.run_in_executor(self._executor, self._run_job, request, timeout)
+            except Exception as exc:
+                classified = _classify(exc)
+                if classified is None:
+                    raise
+                error, retry = classified
+                left = deadline - loop.time()
+                if not retry or attempt == policy.attempts or left < delay + MIN_ATTEMPT_S:
+                    raise error from exc
+                log.warning(
+                    "RunJob attempt %d failed, retrying in %.2fs: %s",
+                    attempt,
+                    delay,
+                    error.reason,
+                    extra={
+                        "labels": {"model_id": request.model_id, "trigger_id": request.trigger_id}
+                    },
+                )
+                await self._sleep(delay)
+                delay *= 2
+            else:
+                return Launched(execution=short_execution_id(name), execution_name=name)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _run_job(self, request: LaunchRequest, timeout: float) -> str:
+        """One RunJob call (in a pool thread); returns the execution's resource name."""
+        from google.cloud import run_v2
+
+        overrides = run_v2.RunJobRequest.Overrides(
+            container_overrides=[
+                run_v2.RunJobRequest.Overrides.ContainerOverride(
+                    env=[run_v2.EnvVar(name=k, value=v) for k, v in request.env().items()]
+                )
+            ],
+            # One webhook is one model: a job deployed with several tasks (to share
+            # `NUMERAI_MODEL_ID=all` between them) must not start idle twins here.
+            task_count=1,
+        )
+        job_name = self._settings.job_name(request.job)
+        # retry=None: the library must not retry on its own; launch() decides what is
+        # safe to retry. run_job returns once the API has accepted the run; never call
+        # operation.result(), it waits for the whole execution.
+        operation = self._client.run_job(
+            request=run_v2.RunJobRequest(name=job_name, overrides=overrides),
+            timeout=timeout,
+            retry=None,
+        )
+        name = getattr(operation.metadata, "name", "") if operation.metadata is not None else ""
+        if not name:
+            # Accepted but unnamed: record the operation rather than fail, since failing
+            # would let Numerai's retry start a second execution.
+            name = operation.operation.name
+            log.warning("RunJob for %s returned no execution name; using %s", job_name, name)
+        return name

@@ -1,0 +1,181 @@
+"""The dispatcher's settings: one frozen dataclass built once from the environment.
+
+Validated at startup; every error names the variable (or the registry file and entry),
+and ``python -m dispatcher`` turns it into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from common.registry import Registry, RegistryError, load_registry, registry_path
+
+PORT_ENV = "PORT"
+MODE_ENV = "DISPATCH_MODE"
+TOKEN_ENV = "WEBHOOK_TOKEN"  # noqa: S105 (the variable's name, not a secret)
+PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
+REGION_ENV = "CLOUD_RUN_REGION"
+JOB_ENV = "CLOUD_RUN_JOB"
+API_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
+EXECUTIONS_DIR_ENV = "LOCAL_EXECUTIONS_DIR"
+
+DEFAULT_PORT = 8080  # Cloud Run's default $PORT
+DEFAULT_JOB = "numerai-job"
+DEFAULT_EXECUTIONS_DIR = ".demo/executions"
+MODES = ("cloudrun", "local")
+
+# Cloud Run job names: lowercase letters, digits and hyphens, starting with a letter,
+# not ending with a hyphen, at most 63 characters (same rule as the registry's `job`).
+_JOB_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+# A Cloud Run region such as europe-west1 or us-central1.
+_REGION = re.compile(r"^[a-z]+(?:-[a-z]+)*\d+$")
+# GCP project ids: 6-30 lowercase letters, digits, hyphens; "domain.com:" prefix allowed.
+_PROJECT = re.compile(r"^(?:[a-z][-a-z0-9.]*:)?[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_MIN_PORT, _MAX_PORT = 1, 65535
+# Shortest shared secret we accept: anything shorter can be guessed by a scanner.
+MIN_TOKEN_LENGTH = 16
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the Cloud Run launcher retries named transient errors.
+
+    Numerai waits only seconds for the webhook's answer and retries on its own, so the
+    whole launch, retries included, stays within ``budget_s``.
+    """
+
+    # One call plus two retries: a blip in the API is usually gone within a second.
+    attempts: int = 3
+    # First pause between attempts; doubled after each one (0.25 s, 0.5 s).
+    backoff_s: float = 0.25
+    # One RunJob call normally answers in ~0.3 s; 5 s means the API is in trouble.
+    call_timeout_s: float = 5.0
+    # All attempts together; below the shutdown grace (9 s) so an in-flight webhook
+    # still gets its answer when Cloud Run stops the instance.
+    budget_s: float = 7.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.backoff_s < 0 or min(self.call_timeout_s, self.budget_s) <= 0:
+            raise SettingsError(f"invalid retry policy {self}")
+
+
+@dataclass(frozen=True)
+class CloudRunSettings:
+    project: str
+    region: str
+    default_job: str = DEFAULT_JOB
+    # None → the real API with Application Default Credentials; a URL → a local fake,
+    # with anonymous credentials.
+    api_endpoint: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def job_name(self, job: str) -> str:
+        return f"projects/{self.project}/locations/{self.region}/jobs/{job}"
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    executions_dir: Path = Path(DEFAULT_EXECUTIONS_DIR)
+
+
+@dataclass(frozen=True)
+class Settings:
+    registry: Registry
+    mode: Literal["cloudrun", "local"] = "cloudrun"
+    port: int = DEFAULT_PORT
+    # repr=False: the settings may be printed or logged; the secret must not be.
+    webhook_token: str | None = field(default=None, repr=False)
+    cloud_run: CloudRunSettings | None = None
+    local: LocalSettings | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build and validate the settings; raise SettingsError naming the variable."""
+        mode = (environ.get(MODE_ENV) or "cloudrun").strip().lower()
+        if mode not in MODES:
+            raise SettingsError(f"{MODE_ENV} must be one of {', '.join(MODES)} (got {mode!r})")
+        port = _port(environ.get(PORT_ENV))
+        token = environ.get(TOKEN_ENV) or None
+        if token is not None and len(token) < MIN_TOKEN_LENGTH:
+            raise SettingsError(
+                f"{TOKEN_ENV} is too short: use at least {MIN_TOKEN_LENGTH} characters"
+            )
+        try:
+            registry = load_registry(registry_path(environ))
+        except RegistryError as exc:
+            raise SettingsError(str(exc)) from None
+        if mode == "local":
+            executions_dir = Path(environ.get(EXECUTIONS_DIR_ENV) or DEFAULT_EXECUTIONS_DIR)
+            return cls(
+                registry=registry,
+                mode="local",
+                port=port,
+                webhook_token=token,
+                local=LocalSettings(executions_dir=executions_dir),
+            )
+        if token is None:
+            raise SettingsError(
+                f"{TOKEN_ENV} is required when {MODE_ENV}=cloudrun "
+                "(the shared secret every webhook carries as ?token=…)"
+            )
+        return cls(
+            registry=registry,
+            mode="cloudrun",
+            port=port,
+            webhook_token=token,
+            cloud_run=CloudRunSettings(
+                project=_required(environ, PROJECT_ENV, _PROJECT, "a Google Cloud project id"),
+                region=_required(environ, REGION_ENV, _REGION, "a Cloud Run region (europe-west1)"),
+                default_job=_job(environ.get(JOB_ENV)),
+                api_endpoint=_endpoint(environ.get(API_ENDPOINT_ENV)),
+            ),
+        )
+
+
+def _port(raw: str | None) -> int:
+    if raw is None or not raw.strip():
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        raise SettingsError(f"{PORT_ENV} must be a port number (got {raw!r})") from None
+    if not _MIN_PORT <= port <= _MAX_PORT:
+        raise SettingsError(f"{PORT_ENV} must be between {_MIN_PORT} and {_MAX_PORT} (got {port})")
+    return port
+
+
+def _required(environ: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    value = (environ.get(name) or "").strip()
+    if not value:
+        raise SettingsError(f"{name} is required when {MODE_ENV}=cloudrun ({what})")
+    if not pattern.match(value):
+        raise SettingsError(f"{name} {value!r} is not {what}")
+    return value
+
+
+def _job(raw: str | None) -> str:
+    job = (raw or "").strip() or DEFAULT_JOB
+    if not _JOB_NAME.match(job):
+        raise SettingsError(f"{JOB_ENV} {job!r} is not a valid Cloud Run job name")
+    return job
+
+
+def _endpoint(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+        raise SettingsError(
+            f"{API_ENDPOINT_ENV} must be a base URL such as http://127.0.0.1:8123 (got {raw!r})"
+        )
+    return value

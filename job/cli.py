@@ -1,0 +1,43 @@
+"""``python -m job``: settings → logging → run. Returns the exit code (0, 1 or 2).
+
+Heavy imports (numerapi, polars, catboost) happen in ``job.runner`` only, so ``--help``
+and configuration errors answer at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from job.retry import RetryPolicy
+from job.settings import ConfigError, load_settings
+
+if TYPE_CHECKING:
+    from job.runner import PredictorFactory
+
+EXIT_CONFIG = 2
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    load_predictor: PredictorFactory | None = None,
+) -> int:
+    """``load_predictor`` replaces the plugin loader (tests inject misbehaving predictors)."""
+    environ = os.environ if environ is None else environ
+    try:
+        settings = load_settings(argv, environ)
+    except ConfigError as exc:
+        # Logging is not configured yet (LOG_FORMAT itself may be the bad value).
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from job import logs
+
+    logs.configure(settings.log_format)
+    from job.runner import run
+
+    return run(settings, environ, retry=retry or RetryPolicy(), load_predictor=load_predictor)

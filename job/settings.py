@@ -1,0 +1,196 @@
+"""The job's settings: built once from the environment and the command line, validated.
+
+Flags win over environment variables. Every error names the variable or flag at fault.
+Credentials are not settings: they are resolved later (job/credentials.py) and only when
+something will be uploaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from common import jsonlog
+from common.registry import registry_path
+
+DEFAULT_DATA_DIR = ".data"
+# Secret Manager secret *names*, not values.
+DEFAULT_PUBLIC_ID_SECRET = "numerai-public-id"  # noqa: S105
+DEFAULT_SECRET_KEY_SECRET = "numerai-secret"  # noqa: S105
+# Seconds to wait on one Numerai API exchange (GraphQL POST, upload PUT). numerapi sets
+# none on GraphQL, so a hung connection would hold the task until its 1 h timeout; a
+# healthy answer takes well under a second.
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+ROUND_CURRENT = "current"
+ROUND_TEST = "test"
+ALL_MODELS = "all"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+
+
+class ConfigError(Exception):
+    """Bad configuration or input: exit code 2. The message names the variable/flag."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_ids: tuple[str, ...] | None  # normalised UUIDs; None means every registered model
+    round: int | str  # a round number, ROUND_CURRENT or ROUND_TEST
+    trigger_id: str | None
+    is_test: bool
+    dry_run: bool
+    output: Path | None
+    data_dir: Path
+    models_file: Path
+    api_url: str | None
+    request_timeout: float
+    task_index: int
+    task_count: int
+    execution: str | None
+    log_format: str
+    project: str | None
+    public_id_secret: str
+    secret_key_secret: str
+    secret_manager_endpoint: str | None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m job",
+        description="Download Numerai live data, predict with each requested model's "
+        "predictor, validate and submit. Flags override the environment variables.",
+    )
+    parser.add_argument(
+        "--model-id",
+        action="append",
+        metavar="ID",
+        help="Numerai model id, a comma list, or 'all' (repeatable; env NUMERAI_MODEL_ID)",
+    )
+    parser.add_argument("--round", help="round number, 'test' or 'current' (env NUMERAI_ROUND)")
+    parser.add_argument("--trigger-id", help="Numerai trigger id (env TRIGGER_ID)")
+    parser.add_argument(
+        "--data-dir", help=f"dataset cache (env NUMERAI_DATA_DIR, default {DEFAULT_DATA_DIR})"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="everything but the upload (env NUMERAI_DRY_RUN=1)"
+    )
+    parser.add_argument(
+        "--output",
+        metavar="PATH",
+        help="dry run: CSV file for one model, directory of <model_name>.csv for several",
+    )
+    return parser
+
+
+def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
+    """Parse flags (argparse exits 2 on unknown flags) and the environment."""
+    args = build_parser().parse_args(argv)
+    env = {k: v.strip() for k, v in environ.items()}
+
+    dry_run = args.dry_run or _flag(env, "NUMERAI_DRY_RUN")
+    output = Path(args.output) if args.output else None
+    if output is not None and not dry_run:
+        raise ConfigError("--output is only used with --dry-run (or NUMERAI_DRY_RUN=1)")
+
+    task_count = _int(env, "CLOUD_RUN_TASK_COUNT", default=1, minimum=1)
+    task_index = _int(env, "CLOUD_RUN_TASK_INDEX", default=0, minimum=0)
+    if task_index >= task_count:
+        raise ConfigError(
+            f"CLOUD_RUN_TASK_INDEX={task_index} must be below CLOUD_RUN_TASK_COUNT={task_count}"
+        )
+    try:
+        log_format = jsonlog.choose_format(env.get(jsonlog.LOG_FORMAT_ENV), sys.stdout)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+    return Settings(
+        model_ids=_model_ids(args.model_id, env.get("NUMERAI_MODEL_ID", "")),
+        round=_round(args.round if args.round is not None else env.get("NUMERAI_ROUND", "")),
+        trigger_id=(args.trigger_id or env.get("TRIGGER_ID") or None),
+        is_test=_flag(env, "NUMERAI_IS_TEST"),
+        dry_run=dry_run,
+        output=output,
+        data_dir=Path(args.data_dir or env.get("NUMERAI_DATA_DIR") or DEFAULT_DATA_DIR),
+        models_file=registry_path(env),
+        api_url=env.get("NUMERAI_API_URL") or None,
+        request_timeout=_positive_float(env, "NUMERAI_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT),
+        task_index=task_index,
+        task_count=task_count,
+        execution=env.get("CLOUD_RUN_EXECUTION") or None,
+        log_format=log_format,
+        project=env.get("GOOGLE_CLOUD_PROJECT") or None,
+        public_id_secret=env.get("NUMERAI_PUBLIC_ID_SECRET") or DEFAULT_PUBLIC_ID_SECRET,
+        secret_key_secret=env.get("NUMERAI_SECRET_KEY_SECRET") or DEFAULT_SECRET_KEY_SECRET,
+        secret_manager_endpoint=env.get("SECRET_MANAGER_API_ENDPOINT") or None,
+    )
+
+
+def _model_ids(flags: list[str] | None, env_value: str) -> tuple[str, ...] | None:
+    source = "--model-id" if flags else "NUMERAI_MODEL_ID"
+    raw = [part.strip() for item in (flags or [env_value]) for part in item.split(",")]
+    raw = [part for part in raw if part]
+    if not raw:
+        raise ConfigError(
+            "no model requested: set NUMERAI_MODEL_ID (an id, a comma list, or 'all') "
+            "or pass --model-id"
+        )
+    if any(part.lower() == ALL_MODELS for part in raw):
+        if len(raw) > 1:
+            raise ConfigError(f"{source}: 'all' cannot be combined with model ids")
+        return None
+    ids: dict[str, None] = {}
+    for part in raw:
+        try:
+            ids[str(uuid.UUID(part))] = None
+        except ValueError:
+            raise ConfigError(f"{source}: {part!r} is not a Numerai model id (a UUID)") from None
+    return tuple(ids)
+
+
+def _round(value: str) -> int | str:
+    value = value.strip().lower()
+    if value in ("", ROUND_CURRENT):
+        return ROUND_CURRENT
+    if value == ROUND_TEST:
+        return ROUND_TEST
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise ConfigError(
+        f"NUMERAI_ROUND / --round: {value!r} is not a round number, 'test' or 'current'"
+    )
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true/1 or false/0 (got {value!r})")
+
+
+def _int(env: Mapping[str, str], name: str, *, default: int, minimum: int) -> int:
+    value = env.get(name, "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigError(f"{name} must be an integer ≥ {minimum} (got {value!r})")
+    return int(value)
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "")
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0 or number == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds (got {value!r})")
+    return number

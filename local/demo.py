@@ -1,0 +1,297 @@
+"""``make demo``: the whole system, offline, in one command.
+
+Starts the fake Numerai with a synthetic round, makes sure a small demo pred1 model
+exists, starts the dispatcher in local mode (``DISPATCH_MODE=local``: each webhook runs
+``python -m job`` as a subprocess), sends the webhook Numerai sends when a round opens
+and the one its "test" button sends, waits for both executions, prints the submissions
+the fake received and where the logs are, and stops everything (also on failure or
+Ctrl-C). Exit code 0 only if both submissions arrived.
+
+The fake's helpers come from the job's rehearsal (local/rehearse.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+from common.registry import DEFAULT_MODELS_FILE, ModelEntry, load_registry
+from local.rehearse import (
+    DEMO_MODEL,
+    FAKE_PUBLIC_ID,
+    FAKE_SECRET_KEY,
+    REHEARSAL_ITERATIONS,
+    fetch_submissions,
+    registry_copy,
+    start_fake,
+    step,
+    stop_fake,
+)
+
+DEFAULT_SCRATCH = Path(".demo")
+# Cold start is about a second; leave room for a slow first run (bytecode, disk cache).
+DISPATCHER_START_TIMEOUT = 60.0
+# Each execution is a few seconds on the synthetic data (imports, download, predict,
+# upload); a generous bound so a slow machine still finishes, a hung job does not hang us.
+EXECUTION_TIMEOUT = 300.0
+POLL_INTERVAL = 0.1
+# Seconds for the dispatcher to exit after SIGTERM (its own shutdown grace is 9 s).
+DISPATCHER_STOP_TIMEOUT = 15.0
+HTTP_TIMEOUT = 30.0
+# Variables that would change what the demo's jobs do if inherited from the caller's shell.
+_CLEARED_PREFIXES = ("NUMERAI_", "CLOUD_RUN_")
+_CLEARED = ("TRIGGER_ID", "WEBHOOK_TOKEN", "DISPATCH_MODE", "PORT", "LOG_FORMAT")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
+    parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH, help="working directory")
+    parser.add_argument("--models-file", type=Path, default=Path(DEFAULT_MODELS_FILE))
+    parser.add_argument("--model", default=DEMO_MODEL, help="registry name of the model to run")
+    args = parser.parse_args(argv)
+
+    scratch = args.scratch.resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
+    entry = next((m for m in load_registry(args.models_file).models if m.name == args.model), None)
+    if entry is None:
+        print(f"error: {args.models_file} has no [models.{args.model}]", file=sys.stderr)
+        return 2
+    # SIGTERM (e.g. a CI timeout) cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    started = time.monotonic()
+    fake = dispatcher = None
+    try:
+        fake, numerai_url = start_fake(scratch)
+        env = _clean_env(
+            NUMERAI_API_URL=numerai_url,
+            NUMERAI_DATA_DIR=str(scratch / "data"),
+        )
+        model_path = _ensure_model(entry, scratch, env)
+        registry = scratch / "models.toml"
+        registry.write_text(registry_copy(entry, model_path))
+
+        token = secrets.token_urlsafe(24)
+        port = _free_port()
+        env.update(
+            DISPATCH_MODE="local",
+            PORT=str(port),
+            WEBHOOK_TOKEN=token,
+            NUMERAI_MODELS_FILE=str(registry),
+            LOCAL_EXECUTIONS_DIR=str(scratch / "executions"),
+            LOG_FORMAT="json",
+            # Inherited by each job the dispatcher starts: the fake's keys.
+            NUMERAI_PUBLIC_ID=FAKE_PUBLIC_ID,
+            NUMERAI_SECRET_KEY=FAKE_SECRET_KEY,
+        )
+        dispatcher_log = scratch / "dispatcher.log"
+        dispatcher = _start_dispatcher(env, dispatcher_log)
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(dispatcher, base, dispatcher_log)
+        step(f"dispatcher (local mode) at {base}, log {_show(dispatcher_log)}")
+
+        url = f"{base}/pred/{entry.id}?token={token}"
+        run_id = uuid.uuid4().hex[:8]
+        webhooks = {
+            "round open": {
+                "roundNumber": _current_round(numerai_url),
+                "dataVersion": 1,
+                "triggerId": f"demo-{run_id}",
+            },
+            "test button": {
+                "roundNumber": "test",
+                "dataVersion": 1,
+                "triggerId": f"demo-test-{run_id}",
+                "isTest": True,
+            },
+        }
+        executions: dict[str, dict[str, Any]] = {}
+        for label, payload in webhooks.items():
+            status, answer = _post(url, payload)
+            step(f"{label} webhook {json.dumps(payload)}")
+            step(f"  → {status} {json.dumps(answer)}")
+            if status != 202:
+                step(f"the dispatcher refused the {label} webhook")
+                return 1
+            executions[answer["execution"]] = payload
+        # Numerai may deliver a webhook twice: the same trigger gets the same execution.
+        first = webhooks["round open"]
+        status, answer = _post(url, first)
+        again = answer.get("execution")
+        step(f"the round-open webhook again → {status}, execution {again} (no second run)")
+
+        step(f"waiting for {len(executions)} executions")
+        finished = _wait_executions(base, token, list(executions))
+        for record in finished:
+            step(
+                f"{record['execution']} {record['status']} (exit code {record['exit_code']}), "
+                f"log {_show(Path(record['log']))}"
+            )
+
+        triggers = {payload["triggerId"] for payload in webhooks.values()}
+        received = [s for s in fetch_submissions(numerai_url) if s.get("trigger_id") in triggers]
+        step(f"the fake Numerai received {len(received)} submission(s):")
+        for sub in received:
+            print(
+                f"    {sub['id']}  model {sub['model_id']}  round {sub['round']}  "
+                f"{sub['rows']} rows  trigger {sub['trigger_id']}",
+                flush=True,
+            )
+        ok = {s["trigger_id"] for s in received} == triggers and all(
+            r["status"] == "succeeded" for r in finished
+        )
+        step(f"logs: {_show(scratch)} (dispatcher.log, executions/*.log)")
+        step(f"demo {'OK' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        step("interrupted")
+        return 130
+    except DemoError as exc:
+        step(f"demo FAILED: {exc}")
+        return 1
+    finally:
+        if dispatcher is not None:
+            _stop(dispatcher)
+        if fake is not None:
+            stop_fake(fake)
+
+
+class DemoError(Exception):
+    """A step of the demo did not work; the message says which."""
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _CLEARED and not k.startswith(_CLEARED_PREFIXES)
+    }
+    env.update(extra)
+    return env
+
+
+def _ensure_model(entry: ModelEntry, scratch: Path, env: dict[str, str]) -> Path:
+    """A small pred1 model trained on the fake's synthetic data (kept between demos)."""
+    model_path = scratch / "pred1.cbm"
+    if model_path.exists():
+        step(f"demo model {_show(model_path)} (exists)")
+        return model_path
+    step(f"training a small pred1 model → {_show(model_path)}")
+    options = entry.options
+    command = [
+        *(sys.executable, "-m", "predictors.pred1.train", "--output", str(model_path)),
+        *("--data-version", str(options.get("data_version", "v5.3"))),
+        *("--feature-set", str(options.get("feature_set", "medium"))),
+        *("--iterations", str(REHEARSAL_ITERATIONS)),
+    ]
+    with (scratch / "train.log").open("wb") as out:
+        code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if code.returncode != 0 or not model_path.exists():
+        raise DemoError(
+            f"training failed (exit code {code.returncode}), see {scratch / 'train.log'}"
+        )
+    return model_path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_dispatcher(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dispatcher"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
+    deadline = time.monotonic() + DISPATCHER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DemoError(f"the dispatcher exited with {proc.returncode}, see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - loopback
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(POLL_INTERVAL)
+    raise DemoError(
+        f"the dispatcher did not answer /healthz within {DISPATCHER_START_TIMEOUT:.0f} s"
+    )
+
+
+def _current_round(numerai_url: str) -> int:
+    """The fake's open round, asked the way numerapi asks (a GraphQL POST)."""
+    query = {"query": "query { rounds(tournament: 8, number: 0) { number } }"}
+    status, answer = _post(numerai_url, query)
+    try:
+        return int(answer["data"]["rounds"][0]["number"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise DemoError(f"the fake Numerai did not report its round ({status}: {answer})") from None
+
+
+def _post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as resp:  # noqa: S310
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as resp:  # noqa: S310 - loopback
+        return json.loads(resp.read())
+
+
+def _wait_executions(base: str, token: str, names: list[str]) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + EXECUTION_TIMEOUT
+    while True:
+        records = [_get(f"{base}/local/executions/{name}?token={token}") for name in names]
+        if all(r["status"] in ("succeeded", "failed") for r in records):
+            return records
+        if time.monotonic() > deadline:
+            raise DemoError(f"executions not finished after {EXECUTION_TIMEOUT:.0f} s: {records}")
+        time.sleep(POLL_INTERVAL)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(DISPATCHER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _show(path: Path) -> str:
+    """A path relative to the working directory when it is inside it (shorter to read)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

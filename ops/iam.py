@@ -1,0 +1,166 @@
+"""The least-privilege plan: which identity gets which role, on which resource.
+
+Three service accounts, no Owner/Editor and no project-level Secret Manager role:
+
+- the job (NUMERAI keys): Secret Accessor on ``numerai-public-id`` and
+  ``numerai-secret`` only (secret-level bindings).
+- the dispatcher: Secret Accessor on ``numerai-webhook-token`` only, and
+  ``roles/run.jobsExecutorWithOverrides`` on each Cloud Run job it launches (granted by
+  cloudbuild.yaml right after the job is deployed, because the job does not exist
+  before the first release). That predefined role holds exactly run.jobs.run,
+  run.jobs.runWithOverrides and run.executions.cancel: the dispatcher needs the first
+  two; a custom role would be no narrower and would leave a soft-deleted role id behind
+  on tear-down. No ``iam.serviceAccountUser``: running an existing job does not act as
+  its service account (only deploying it does).
+- the build (``gcloud builds submit --service-account``): Cloud Run Admin on the project
+  (deploy the job and service, set their IAM: ``--allow-unauthenticated`` and the
+  dispatcher's binding need run.*.setIamPolicy, which Developer lacks), Service Account
+  User on the job and dispatcher accounts only (to deploy them as their identity),
+  Artifact Registry Writer on the one repository, Storage Object Viewer on the source
+  staging bucket, and Logs Writer (build logs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ops.gcloud import Gcloud
+from ops.settings import (
+    PUBLIC_ID_SECRET,
+    SECRET_KEY_SECRET,
+    WEBHOOK_TOKEN_SECRET,
+    OpsSettings,
+)
+
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 (a role name)
+JOB_EXECUTOR_WITH_OVERRIDES = "roles/run.jobsExecutorWithOverrides"
+SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
+RUN_ADMIN = "roles/run.admin"
+ARTIFACT_WRITER = "roles/artifactregistry.writer"
+OBJECT_VIEWER = "roles/storage.objectViewer"
+LOG_WRITER = "roles/logging.logWriter"
+# What IAM answers while a just-created service account has not propagated yet.
+SA_NOT_YET_VISIBLE = ("does not exist",)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One role for one member on one resource.
+
+    ``get`` is the gcloud command that prints the resource's policy, ``add`` the one
+    that adds this binding; both without the member/role flags.
+    """
+
+    what: str
+    get: tuple[str, ...]
+    add: tuple[str, ...]
+    member: str
+    role: str
+
+    def add_args(self) -> list[str]:
+        return [*self.add, f"--member={self.member}", f"--role={self.role}"]
+
+
+def _secret(s: OpsSettings, name: str, member: str, role: str) -> Binding:
+    project = f"--project={s.project}"
+    return Binding(
+        what=f"{role} on secret {name}",
+        get=("secrets", "get-iam-policy", name, project),
+        add=("secrets", "add-iam-policy-binding", name, project),
+        member=member,
+        role=role,
+    )
+
+
+def _account(s: OpsSettings, email: str, member: str, role: str) -> Binding:
+    project = f"--project={s.project}"
+    return Binding(
+        what=f"{role} on service account {email}",
+        get=("iam", "service-accounts", "get-iam-policy", email, project),
+        add=("iam", "service-accounts", "add-iam-policy-binding", email, project),
+        member=member,
+        role=role,
+    )
+
+
+def _project(s: OpsSettings, member: str, role: str) -> Binding:
+    return Binding(
+        what=f"{role} on project {s.project}",
+        get=("projects", "get-iam-policy", s.project),
+        # --condition=None: add an unconditional binding without an interactive prompt
+        # when the project policy already holds conditional ones.
+        add=("projects", "add-iam-policy-binding", s.project, "--condition=None"),
+        member=member,
+        role=role,
+    )
+
+
+def _repository(s: OpsSettings, member: str, role: str) -> Binding:
+    where = (s.repository, f"--location={s.region}", f"--project={s.project}")
+    return Binding(
+        what=f"{role} on repository {s.repository}",
+        get=("artifacts", "repositories", "get-iam-policy", *where),
+        add=("artifacts", "repositories", "add-iam-policy-binding", *where),
+        member=member,
+        role=role,
+    )
+
+
+def _bucket(s: OpsSettings, member: str, role: str) -> Binding:
+    return Binding(
+        what=f"{role} on bucket {s.staging_bucket}",
+        get=("storage", "buckets", "get-iam-policy", s.staging_bucket, f"--project={s.project}"),
+        add=(
+            "storage",
+            "buckets",
+            "add-iam-policy-binding",
+            s.staging_bucket,
+            f"--project={s.project}",
+        ),
+        member=member,
+        role=role,
+    )
+
+
+def bindings(s: OpsSettings) -> list[Binding]:
+    job = f"serviceAccount:{s.job_sa_email}"
+    dispatcher = f"serviceAccount:{s.dispatcher_sa_email}"
+    build = f"serviceAccount:{s.build_sa_email}"
+    return [
+        _secret(s, PUBLIC_ID_SECRET, job, SECRET_ACCESSOR),
+        _secret(s, SECRET_KEY_SECRET, job, SECRET_ACCESSOR),
+        _secret(s, WEBHOOK_TOKEN_SECRET, dispatcher, SECRET_ACCESSOR),
+        _project(s, build, RUN_ADMIN),
+        _project(s, build, LOG_WRITER),
+        _account(s, s.job_sa_email, build, SERVICE_ACCOUNT_USER),
+        _account(s, s.dispatcher_sa_email, build, SERVICE_ACCOUNT_USER),
+        _repository(s, build, ARTIFACT_WRITER),
+        _bucket(s, build, OBJECT_VIEWER),
+    ]
+
+
+def has_binding(policy: Any, member: str, role: str) -> bool:
+    """True if the policy grants ``role`` to ``member`` without a condition."""
+    if not isinstance(policy, dict):
+        return False
+    entries: Sequence[Any] = policy.get("bindings") or []
+    return any(
+        isinstance(b, dict)
+        and b.get("role") == role
+        and not b.get("condition")
+        and member in (b.get("members") or [])
+        for b in entries
+    )
+
+
+def ensure(g: Gcloud, binding: Binding) -> bool:
+    """Add the binding unless the policy already has it; True if something changed."""
+    policy = g.read_json(binding.get)
+    if has_binding(policy, binding.member, binding.role):
+        return False
+    # The command answers with the whole policy: captured, not worth printing. A service
+    # account created seconds ago may not be visible to IAM yet: retried (bounded).
+    g.run(binding.add_args(), capture=True, retry_on=SA_NOT_YET_VISIBLE)
+    return True

@@ -1,0 +1,97 @@
+"""``make release``: ``gcloud builds submit`` with cloudbuild.yaml and its substitutions.
+
+Before uploading anything it checks what would otherwise fail only inside the cloud:
+the registry parses and every model file it names exists (a job image without the
+trained model fails at the first round, after the webhook was accepted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+from common.registry import RegistryError, load_registry
+from ops.gcloud import Gcloud
+from ops.settings import ConfigError, OpsSettings
+
+CLOUDBUILD_CONFIG = "cloudbuild.yaml"
+# Tuning knobs: environment variable → cloudbuild.yaml substitution. Passed only when
+# set, so cloudbuild.yaml's defaults stay the single source of defaults.
+OPTIONAL_SUBSTITUTIONS = {
+    "JOB_CPU": "_JOB_CPU",
+    "JOB_MEMORY": "_JOB_MEMORY",
+    "TASK_TIMEOUT": "_TASK_TIMEOUT",
+    "MAX_RETRIES": "_MAX_RETRIES",
+    "TASKS": "_TASKS",
+    "BASE_IMAGE": "_BASE_IMAGE",
+    "DISPATCHER_MEMORY": "_DISPATCHER_MEMORY",
+    "DISPATCHER_CONCURRENCY": "_DISPATCHER_CONCURRENCY",
+    "DEPLOY_DISPATCHER": "_DEPLOY_DISPATCHER",
+}
+# Registry option keys ending in this name files that must ship in the job image.
+_PATH_OPTION_SUFFIX = "_path"
+
+
+def substitutions(s: OpsSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    subs = {
+        "_REGION": s.region,
+        "_REPOSITORY": s.repository,
+        "_JOB_NAME": s.job_name,
+        "_SERVICE_NAME": s.service_name,
+        "_JOB_SA": s.job_sa,
+        "_DISPATCHER_SA": s.dispatcher_sa,
+    }
+    for variable, key in OPTIONAL_SUBSTITUTIONS.items():
+        value = environ.get(variable, "").strip()
+        if not value:
+            continue
+        # gcloud splits --substitutions on commas; none of these values has one.
+        if "," in value or any(c.isspace() for c in value):
+            raise ConfigError(f"{variable}={value!r}: must not contain commas or spaces")
+        subs[key] = value
+    return subs
+
+
+def check_model_files(models_file: Path, root: Path) -> None:
+    try:
+        registry = load_registry(models_file)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    for entry in registry.models:
+        for key, value in entry.options.items():
+            if not key.endswith(_PATH_OPTION_SUFFIX) or not isinstance(value, str):
+                continue
+            path = Path(value)
+            if not (path if path.is_absolute() else root / path).is_file():
+                raise ConfigError(
+                    f"{models_file}: [models.{entry.name}] {key} = {value!r} does not exist; "
+                    "train or copy the model file first (e.g. `python -m predictors.pred1.train`)"
+                    " — the job image ships only what is in the source tree"
+                )
+
+
+def run_release(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[str]) -> int:
+    root = Path.cwd()
+    if not (root / CLOUDBUILD_CONFIG).is_file():
+        raise ConfigError(f"{CLOUDBUILD_CONFIG} not found in {root}: run from the repository root")
+    check_model_files(s.models_file, root)
+    subs = substitutions(s, environ)
+    g.run(
+        [
+            "builds",
+            "submit",
+            f"--config={CLOUDBUILD_CONFIG}",
+            "--substitutions=" + ",".join(f"{k}={v}" for k, v in subs.items()),
+            f"--service-account=projects/{s.project}/serviceAccounts/{s.build_sa_email}",
+            f"--gcs-source-staging-dir={s.staging_bucket}/source",
+            f"--project={s.project}",
+            ".",
+        ]
+    )
+    if not g.dry_run:
+        print(
+            "released; the webhook URL for a model: `make webhook-url MODEL=<name>`",
+            file=out,
+        )
+    return 0

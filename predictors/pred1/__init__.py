@@ -1,0 +1,1 @@
+"""pred1: a complete CatBoost example (``predictor.py``) with its trainer (``train.py``)."""

@@ -1,0 +1,1 @@
+"""Tests of the fake Numerai and the synthetic data (tests/fakes/)."""

@@ -1,0 +1,144 @@
+"""Credentials: Secret Manager through the real client against its local REST fake, and
+the keys never appearing in any output."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from job.retry import NO_DELAY
+from tests.fakes.secretmanager import FakeSecretManager
+from tests.job.support import MODEL_A, MODEL_B, PUBLIC_ID, SECRET_KEY, pred1_entry
+
+PROJECT = "test-project"
+
+
+@pytest.fixture
+def secret_manager() -> Iterator[FakeSecretManager]:
+    secrets = {"numerai-public-id": PUBLIC_ID, "numerai-secret": SECRET_KEY + "\n"}
+    with FakeSecretManager(secrets, project=PROJECT) as fake:
+        yield fake
+
+
+def secret_env(fake: FakeSecretManager, **extra: str | None) -> dict[str, str | None]:
+    return {
+        "NUMERAI_PUBLIC_ID": None,
+        "NUMERAI_SECRET_KEY": None,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "SECRET_MANAGER_API_ENDPOINT": fake.url,
+        "NUMERAI_MODEL_ID": MODEL_A,
+        **extra,
+    }
+
+
+def test_keys_come_from_secret_manager_when_the_environment_has_none(
+    job, pred1_models, secret_manager
+):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run(**secret_env(secret_manager))
+
+    assert result.code == 0, result.output
+    assert len(job.fake.submissions) == 1  # the fake accepted the keys read from the secrets
+    assert "Numerai credentials read from Secret Manager" in result.output
+
+
+def test_secret_names_can_be_overridden(job, pred1_models, secret_manager):
+    secret_manager.secrets.update({"my-id": PUBLIC_ID, "my-key": SECRET_KEY})
+    secret_manager.deny("numerai-public-id")
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    env = secret_env(secret_manager, NUMERAI_PUBLIC_ID_SECRET="my-id", NUMERAI_SECRET_KEY_SECRET="my-key")
+    result = job.run(**env)
+
+    assert result.code == 0, result.output
+    assert len(job.fake.submissions) == 1
+
+
+def test_secret_manager_5xx_is_retried(job, pred1_models, secret_manager):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    secret_manager.fail_next(2, status=503)
+    result = job.run(**secret_env(secret_manager))
+
+    assert result.code == 0, result.output
+    assert len(secret_manager.requests) == 4  # 2 failures, then both secrets
+
+
+def test_secret_manager_down_is_exit_1_naming_both_variables(job, pred1_models, secret_manager):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    secret_manager.fail_next(NO_DELAY.attempts, status=503)
+    result = job.run(**secret_env(secret_manager))
+
+    assert result.code == 1
+    assert "NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY are unset" in result.output
+    assert "failed after 4 attempts" in result.output
+    assert job.fake.requests == []
+
+
+def test_denied_secret_is_exit_2_naming_both_variables(job, pred1_models, secret_manager):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    secret_manager.deny("numerai-secret")
+    result = job.run(**secret_env(secret_manager))
+
+    assert result.code == 2
+    assert "NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY" in result.output
+    assert "'numerai-secret' in project 'test-project' cannot be read (403 PermissionDenied)" in (
+        result.output
+    )
+    assert job.fake.requests == []
+
+
+def test_dry_run_never_touches_secret_manager(job, pred1_models, secret_manager):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run("--dry-run", **secret_env(secret_manager))
+
+    assert result.code == 0, result.output
+    assert secret_manager.requests == []
+    assert "google.cloud.secretmanager" not in sys.modules or True  # see the subprocess test
+
+
+def test_dry_run_imports_no_secret_manager(job, pred1_models):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    probe = job.tmp_path / "probe.py"
+    probe.write_text(
+        "import sys\nfrom job.cli import main\n"
+        "code = main()\n"
+        "assert 'google.cloud.secretmanager' not in sys.modules, 'secretmanager imported'\n"
+        "sys.exit(code)\n"
+    )
+    import subprocess
+
+    env = {**job.env(NUMERAI_MODEL_ID=MODEL_A, NUMERAI_DRY_RUN="1")}
+    proc = subprocess.run(
+        [sys.executable, str(probe)], env={**env, "PYTHONPATH": str(job_root())},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def job_root():
+    from tests.job.support import REPO_ROOT
+
+    return REPO_ROOT
+
+
+def test_secrets_never_appear_in_any_output(job, pred1_models, secret_manager):
+    """Real stdout and stderr of real runs: success, Numerai refusing, Secret Manager."""
+    job.register(
+        alpha=pred1_entry(MODEL_A, pred1_models["medium"]),
+        beta=pred1_entry(MODEL_B, pred1_models["medium"]),
+    )
+    runs = [job.run_subprocess(NUMERAI_MODEL_ID="all")]
+    job.fake.faults.create_submission_error("Invalid submission", count=1)
+    job.fake.faults.fail_puts(1, status=403)
+    runs.append(job.run_subprocess(NUMERAI_MODEL_ID="all"))
+    runs.append(job.run_subprocess(NUMERAI_MODEL_ID=MODEL_A, NUMERAI_SECRET_KEY=SECRET_KEY + "X"))
+    runs.append(job.run_subprocess(**secret_env(secret_manager)))
+    secret_manager.deny("numerai-secret")
+    runs.append(job.run_subprocess(**secret_env(secret_manager)))
+
+    assert [r.code for r in runs] == [0, 1, 1, 0, 2]
+    for run in runs:
+        assert run.output.strip()
+        assert SECRET_KEY not in run.output
+        assert PUBLIC_ID not in run.output
