@@ -28,7 +28,46 @@ lint: bootstrap ## ruff
 	$(RUN) ruff check .
 
 # --- job (issue: job) ---------------------------------------------------------
+.PHONY: rehearse
+
+rehearse: bootstrap ## the job end to end against a local fake Numerai (scratch dir .rehearsal/)
+	$(RUN) python -m local.rehearse
 
 # --- dispatcher (issue: dispatcher) --------------------------------------------
 
 # --- deployment (issue: delivery) ----------------------------------------------
+# Deployment verbs: python -m ops (standard library only, so no .venv is needed).
+# Inputs are make variables, e.g. `make rerun MODEL=all ROUND=612`; every verb prints the
+# gcloud commands it runs and DRY_RUN=1 only prints them. PROJECT/REGION default to
+# `gcloud config get-value project` / `run/region` (REGION then us-central1).
+OPS := $(PYTHON) -m ops
+
+.PHONY: setup release webhook-url rerun status logs cancel image-test test-slow
+
+setup: ## enable APIs; create repository, service accounts, secrets, least-privilege IAM (idempotent)
+	@$(OPS) setup
+
+release: ## build + push both images and deploy job and dispatcher (gcloud builds submit)
+	@$(OPS) release
+
+# REGISTER=1 talks to Numerai through numerapi, which lives in .venv.
+webhook-url: $(if $(REGISTER),bootstrap) ## the webhook URL for MODEL=…; REGISTER=1 sets it on Numerai
+	@$(if $(REGISTER),$(RUN) python,$(PYTHON)) -m ops webhook-url
+
+rerun: ## run MODEL=<name|id|all> now [ROUND=…] [TRIGGER=…] (gcloud run jobs execute)
+	@$(OPS) rerun
+
+status: ## recent executions: model, round, state, duration [LIMIT=…] [JOB=…]
+	@$(OPS) status
+
+logs: ## structured logs of EXECUTION=… or MODEL=… [SINCE=7d] [LIMIT=…] [FORMAT=json]
+	@$(OPS) logs
+
+cancel: ## cancel EXECUTION=…
+	@$(OPS) cancel
+
+image-test: bootstrap ## build both images with buildah and run them (slow; installs buildah)
+	$(RUN) pytest -m slow tests/image -s
+
+test-slow: bootstrap ## the slow tests (image builds)
+	$(RUN) pytest -m slow -s

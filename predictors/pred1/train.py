@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from job.retry import RetriesExhausted, RetryPolicy
 from job.settings import DEFAULT_DATA_DIR, DEFAULT_REQUEST_TIMEOUT
 
 DEFAULT_DEPTH = 6
@@ -48,7 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+) -> int:
     environ = os.environ if environ is None else environ
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -63,7 +69,6 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     from job import logs
     from job.datasets import DatasetCache, read_json
     from job.numerai_client import NumeraiClient
-    from job.retry import RetriesExhausted, RetryPolicy
 
     logs.configure(jsonlog.choose_format(environ.get(jsonlog.LOG_FORMAT_ENV), sys.stdout))
     client = NumeraiClient(
@@ -72,7 +77,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     cache = DatasetCache(
         client,
         Path(args.data_dir or environ.get("NUMERAI_DATA_DIR") or DEFAULT_DATA_DIR),
-        RetryPolicy(),
+        retry or RetryPolicy(),
     )
     try:
         features_json = read_json(cache.path(args.data_version, FEATURES_FILE, None))

@@ -220,3 +220,21 @@ def test_retry_policy_rejects_nonsense() -> None:
 
     with pytest.raises(SettingsError):
         RetryPolicy(attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "round_read", "is_test"),
+    [(body("trig-J"), 842, False), (body("trig-JT", "test", isTest=True), "test", True)],
+)
+async def test_the_job_reads_the_overrides_the_dispatcher_sends(
+    client, fake_cloud_run, payload, round_read, is_test
+) -> None:
+    from job.settings import load_settings  # the job's own parser (tests may import it)
+
+    assert (await client.post(pred_url(), json=payload)).status == 202
+    [run] = fake_cloud_run.runs
+    read = load_settings([], run.env)
+    assert read.model_ids == (MODEL_ID,)
+    assert read.round == round_read
+    assert read.trigger_id == payload["triggerId"]
+    assert read.is_test is is_test

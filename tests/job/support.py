@@ -150,7 +150,11 @@ def pred1_models(
     out = tmp_path_factory.mktemp("pred1-models")
     models = {}
     with FakeNumerai(synthetic_data, spec=synthetic_spec) as fake:
-        env = {"NUMERAI_API_URL": fake.url, "NUMERAI_DATA_DIR": str(out / "data"), "LOG_FORMAT": "json"}
+        env = {
+            "NUMERAI_API_URL": fake.url,
+            "NUMERAI_DATA_DIR": str(out / "data"),
+            "LOG_FORMAT": "json",
+        }
         saved = numerapi.base_api.API_TOURNAMENT_URL
         try:
             for feature_set in ("small", "medium"):
@@ -164,7 +168,9 @@ def pred1_models(
 
 
 @pytest.fixture
-def job(fake_numerai: FakeNumerai, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> JobHarness:
+def job(
+    fake_numerai: FakeNumerai, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> JobHarness:
     return JobHarness(fake_numerai, tmp_path, capsys)
 
 

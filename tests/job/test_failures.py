@@ -71,7 +71,7 @@ def test_half_the_credentials_is_exit_2_naming_both_variables(job, pred1_models)
     [
         ((), {"NUMERAI_MODEL_ID": None}, "NUMERAI_MODEL_ID"),
         ((), {"NUMERAI_MODEL_ID": "abc"}, "NUMERAI_MODEL_ID: 'abc' is not a Numerai model id"),
-        (("--model-id", "all,"+MODEL_A), {}, "--model-id: 'all' cannot be combined"),
+        (("--model-id", "all," + MODEL_A), {}, "--model-id: 'all' cannot be combined"),
         ((), {"NUMERAI_ROUND": "soon"}, "NUMERAI_ROUND"),
         ((), {"NUMERAI_DRY_RUN": "maybe"}, "NUMERAI_DRY_RUN"),
         ((), {"NUMERAI_IS_TEST": "perhaps"}, "NUMERAI_IS_TEST"),

@@ -9,7 +9,9 @@ from tests.job.support import MODEL_A, MODEL_B, MODEL_C, TRIGGER, pred1_entry
 LABELS = "logging.googleapis.com/labels"
 
 
-def test_two_models_submit_in_one_run_and_share_one_live_download(job, pred1_models, synthetic_data):
+def test_two_models_submit_in_one_run_and_share_one_live_download(
+    job, pred1_models, synthetic_data
+):
     job.register(
         alpha=pred1_entry(MODEL_A, pred1_models["medium"]),
         beta=pred1_entry(MODEL_B, pred1_models["small"], feature_set="small"),
@@ -32,7 +34,14 @@ def test_two_models_submit_in_one_run_and_share_one_live_download(job, pred1_mod
         assert line["event"] == "submitted"
         assert line["submission_id"] == subs[model_id].id
         assert line["rows"] == len(live_ids)
-        assert set(line["durations"]) >= {"predictor", "data", "load", "predict", "validate", "upload"}
+        assert set(line["durations"]) >= {
+            "predictor",
+            "data",
+            "load",
+            "predict",
+            "validate",
+            "upload",
+        }
         assert line[LABELS] == {
             "model_id": model_id,
             "model_name": name,

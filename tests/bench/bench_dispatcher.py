@@ -1,0 +1,460 @@
+"""Dispatcher benchmark (``make bench-dispatcher``): a script, not a timed test.
+
+Everything on loopback against the fake Cloud Run Admin API (``python -m
+tests.fakes.cloudrun``, its own process), with bytecode compiled for every module
+measured on both sides (the images compile at install; DESIGN.md "Timing"):
+
+1. cold start: spawn → first ``202`` of ``python -m dispatcher``, against spawn → first
+   ``200`` of a minimal aiohttp hello-world server; medians of N, alternating;
+   target ≤ 3× the hello-world floor;
+2. round-open burst: the fake answers each RunJob after 300 ms; 100 distinct webhooks
+   (100 registered models) at once on a freshly started dispatcher: all ``202``,
+   the last within 3 s;
+3. warm: 2,000 webhooks with distinct trigger ids at concurrency 20, fake latency 0
+   (the dispatcher's own cost): p50 / p99 (target p99 ≤ 100 ms) and throughput;
+4. resident memory of the dispatcher after that load (budget: 128 MiB, the smallest
+   Cloud Run service).
+
+Exit code 0 when every target is met, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import compileall
+import http.client
+import importlib.util
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "bench-webhook-token-0123456789abcdef"
+PROJECT, REGION, JOB = "test-project", "europe-west1", "numerai-job"
+
+COLD_RUNS = 5
+COLD_TARGET_RATIO = 3.0
+BURST_MODELS = 100  # a user with 100 models: one webhook each at round open
+BURST_API_LATENCY_S = 0.3  # the real RunJob answers in about 300 ms
+BURST_TARGET_S = 3.0
+WARM_REQUESTS = 2000
+WARM_CONCURRENCY = 20
+WARM_UP_REQUESTS = 50  # first calls open connections and start threads: not measured
+WARM_TARGET_P99_MS = 100.0
+MEMORY_BUDGET_MIB = 128  # Cloud Run's smallest service memory
+# Polling for "is it up yet": fine enough not to blur a ~0.3 s measurement.
+POLL_S = 0.002
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+HELLO_WORLD = '''\
+"""The floor: the smallest aiohttp server, started the same way."""
+import os
+
+from aiohttp import web
+
+
+async def hello(request):
+    return web.Response(text="hello")
+
+
+app = web.Application()
+app.router.add_get("/", hello)
+web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), print=None, access_log=None)
+'''
+HELLO_MODULE = "bench_hello_world"
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env.update(extra)
+    return env
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_fake(work: Path, latency: float) -> tuple[subprocess.Popen, str]:
+    url_file = work / f"fake-{uuid.uuid4().hex[:6]}.url"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.cloudrun", "--port", "0", "--quiet"]
+        + ["--latency", str(latency), "--url-file", str(url_file)],
+        cwd=REPO_ROOT,
+        env=child_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not url_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)
+            raise SystemExit("the fake Cloud Run API did not start")
+        time.sleep(0.01)
+    return proc, url_file.read_text().strip()
+
+
+def write_registry(path: Path, count: int) -> list[str]:
+    ids = [str(uuid.UUID(int=i + 1)) for i in range(count)]
+    lines = []
+    for i, model_id in enumerate(ids):
+        lines += [f"[models.model_{i:03d}]", f'id = "{model_id}"', 'predictor = "pred1"', ""]
+    path.write_text("\n".join(lines))
+    return ids
+
+
+def dispatcher_env(api_url: str, registry: Path, port: int) -> dict[str, str]:
+    return child_env(
+        DISPATCH_MODE="cloudrun",
+        WEBHOOK_TOKEN=TOKEN,
+        GOOGLE_CLOUD_PROJECT=PROJECT,
+        CLOUD_RUN_REGION=REGION,
+        CLOUD_RUN_API_ENDPOINT=api_url,
+        NUMERAI_MODELS_FILE=str(registry),
+        PORT=str(port),
+        LOG_FORMAT="json",
+    )
+
+
+def spawn_dispatcher(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dispatcher"], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
+        )
+
+
+def webhook_body(trigger: str) -> bytes:
+    return json.dumps({"roundNumber": 842, "dataVersion": 1, "triggerId": trigger}).encode()
+
+
+# --- bytecode ------------------------------------------------------------------------
+
+
+def ensure_bytecode(hello_dir: Path) -> list[str]:
+    """Compile our own sources and the hello world; check the venv's are compiled.
+
+    Returns the modules checked. Exits if a third-party module lacks bytecode.
+    """
+    for package in ("dispatcher", "common"):
+        compileall.compile_dir(REPO_ROOT / package, quiet=1)
+    compileall.compile_file(hello_dir / f"{HELLO_MODULE}.py", quiet=1)
+    checked = {
+        "aiohttp.web": None,
+        "google.cloud.run_v2.services.jobs.client": None,
+        "google.api_core.operation": None,
+        "dispatcher.app": None,
+        "dispatcher.cloudrun": None,
+        "common.registry": None,
+    }
+    missing = []
+    for name in checked:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        if not Path(importlib.util.cache_from_source(spec.origin)).exists():
+            missing.append(name)
+    hello_source = hello_dir / f"{HELLO_MODULE}.py"
+    if not Path(importlib.util.cache_from_source(str(hello_source))).exists():
+        missing.append(HELLO_MODULE)
+    if missing:
+        raise SystemExit(
+            f"no compiled bytecode for {', '.join(missing)}: run "
+            "`uv sync --frozen --all-extras --compile-bytecode` (make bootstrap) first"
+        )
+    return [*checked, HELLO_MODULE]
+
+
+# --- 1. cold start -------------------------------------------------------------------
+
+
+def first_answer(
+    port: int, proc: subprocess.Popen, method: str, path: str, body: bytes | None
+) -> int:
+    """Retry until the server answers; return the status."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode} before answering")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            status = conn.getresponse().status
+            conn.close()
+            return status
+        except (ConnectionRefusedError, ConnectionResetError):
+            if time.monotonic() > deadline:
+                raise SystemExit("server did not start") from None
+            time.sleep(POLL_S)
+
+
+def cold_dispatcher(api_url: str, registry: Path, model_id: str, log: Path) -> float:
+    port = free_port()
+    env = dispatcher_env(api_url, registry, port)
+    path = f"/pred/{model_id}?token={TOKEN}"
+    started = time.perf_counter()
+    proc = spawn_dispatcher(env, log)
+    try:
+        status = first_answer(port, proc, "POST", path, webhook_body(f"cold-{uuid.uuid4().hex}"))
+        elapsed = time.perf_counter() - started
+    finally:
+        stop(proc)
+    if status != 202:
+        raise SystemExit(f"dispatcher's first answer was {status}, not 202 (see {log})")
+    return elapsed
+
+
+def cold_hello(hello_dir: Path) -> float:
+    port = free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", HELLO_MODULE],
+        cwd=hello_dir,
+        env=child_env(PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        status = first_answer(port, proc, "GET", "/", None)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop(proc)
+    if status != 200:
+        raise SystemExit(f"hello world answered {status}")
+    return elapsed
+
+
+# --- 2 & 3. load ----------------------------------------------------------------------
+
+
+@dataclass
+class LoadResult:
+    statuses: list[int]
+    latencies_s: list[float]
+    wall_s: float
+
+
+async def send_many(
+    base: str, model_ids: list[str], triggers: list[str], concurrency: int
+) -> LoadResult:
+    """POST one webhook per trigger (model ids cycled), ``concurrency`` in flight at once."""
+    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    for i, trigger in enumerate(triggers):
+        queue.put_nowait((model_ids[i % len(model_ids)], trigger))
+    statuses: list[int] = []
+    latencies: list[float] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def worker() -> None:
+            while not queue.empty():
+                model_id, trigger = queue.get_nowait()
+                t0 = time.perf_counter()
+                async with session.post(
+                    f"{base}/pred/{model_id}?token={TOKEN}",
+                    data=webhook_body(trigger),
+                    headers={"Content-Type": "application/json"},
+                ) as resp:
+                    await resp.read()
+                    statuses.append(resp.status)
+                latencies.append(time.perf_counter() - t0)
+
+        started = time.perf_counter()
+        await asyncio.gather(*[worker() for _ in range(concurrency)])
+        wall = time.perf_counter() - started
+    return LoadResult(statuses, latencies, wall)
+
+
+def wait_healthy(base: str, proc: subprocess.Popen) -> None:
+    port = int(base.rsplit(":", 1)[1])
+    if first_answer(port, proc, "GET", "/healthz", None) != 200:
+        raise SystemExit("dispatcher not healthy")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) in MiB, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+# --- main ----------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_dispatcher", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cold-runs", type=int, default=COLD_RUNS)
+    parser.add_argument("--warm-requests", type=int, default=WARM_REQUESTS)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-dispatcher-") as tmp:
+        work = Path(tmp)
+        hello_dir = work / "hello"
+        hello_dir.mkdir()
+        (hello_dir / f"{HELLO_MODULE}.py").write_text(HELLO_WORLD)
+        checked = ensure_bytecode(hello_dir)
+        registry = work / "models.toml"
+        model_ids = write_registry(registry, BURST_MODELS)
+        log = work / "dispatcher.log"
+        fakes: list[subprocess.Popen] = []
+        try:
+            fast_fake, fast_url = start_fake(work, 0.0)
+            fakes.append(fast_fake)
+            slow_fake, slow_url = start_fake(work, BURST_API_LATENCY_S)
+            fakes.append(slow_fake)
+            print(f"bytecode compiled for: {', '.join(checked)}")
+            print(
+                f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback, fake Cloud Run API"
+            )
+            return run(args, work, registry, model_ids, log, fast_url, slow_url, hello_dir)
+        finally:
+            for fake in fakes:
+                stop(fake)
+
+
+def run(
+    args: argparse.Namespace,
+    work: Path,
+    registry: Path,
+    model_ids: list[str],
+    log: Path,
+    fast_url: str,
+    slow_url: str,
+    hello_dir: Path,
+) -> int:
+    results: list[bool] = []
+
+    # 1. Cold start, alternating so drift (disk cache, CPU frequency) hits both alike.
+    cold_d: list[float] = []
+    cold_h: list[float] = []
+    for _ in range(args.cold_runs):
+        cold_h.append(cold_hello(hello_dir))
+        cold_d.append(cold_dispatcher(fast_url, registry, model_ids[0], log))
+    med_h, med_d = statistics.median(cold_h), statistics.median(cold_d)
+    ratio = med_d / med_h
+    results.append(ratio <= COLD_TARGET_RATIO)
+
+    def runs(values: list[float]) -> str:
+        return " ".join(f"{v:.3f}" for v in values)
+
+    # 2. Round-open burst on a freshly started dispatcher.
+    def with_dispatcher(api_url: str, body: Callable[[str, subprocess.Popen], object]) -> object:
+        port = free_port()
+        proc = spawn_dispatcher(dispatcher_env(api_url, registry, port), log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(base, proc)
+            return body(base, proc)
+        finally:
+            stop(proc)
+
+    def burst(base: str, _: subprocess.Popen) -> LoadResult:
+        triggers = [f"burst-{i}-{uuid.uuid4().hex[:6]}" for i in range(BURST_MODELS)]
+        return asyncio.run(send_many(base, model_ids, triggers, concurrency=BURST_MODELS))
+
+    burst_result = with_dispatcher(slow_url, burst)
+    assert isinstance(burst_result, LoadResult)
+    burst_all_202 = burst_result.statuses == [202] * BURST_MODELS
+    burst_last = max(burst_result.latencies_s)
+    results.append(burst_all_202 and burst_last <= BURST_TARGET_S)
+
+    # 3. Warm load, then 4. memory of the same process.
+    def warm(base: str, proc: subprocess.Popen) -> tuple[LoadResult, float, float]:
+        warmup = [f"warmup-{i}-{uuid.uuid4().hex[:6]}" for i in range(WARM_UP_REQUESTS)]
+        asyncio.run(send_many(base, model_ids, warmup, WARM_CONCURRENCY))
+        triggers = [f"warm-{i}-{uuid.uuid4().hex[:6]}" for i in range(args.warm_requests)]
+        result = asyncio.run(send_many(base, model_ids, triggers, WARM_CONCURRENCY))
+        return (result, *rss_mib(proc.pid))
+
+    warm_out = with_dispatcher(fast_url, warm)
+    assert isinstance(warm_out, tuple)
+    warm_result, rss, peak = warm_out
+    warm_all_202 = warm_result.statuses == [202] * args.warm_requests
+    p50 = percentile(warm_result.latencies_s, 50) * 1000
+    p99 = percentile(warm_result.latencies_s, 99) * 1000
+    throughput = args.warm_requests / warm_result.wall_s
+    results.append(warm_all_202 and p99 <= WARM_TARGET_P99_MS)
+    results.append(peak <= MEMORY_BUDGET_MIB)
+
+    rows = [
+        ("cold start, hello-world aiohttp (floor)", f"{med_h:.3f} s", f"runs {runs(cold_h)}", ""),
+        ("cold start, dispatcher → first 202", f"{med_d:.3f} s", f"runs {runs(cold_d)}", ""),
+        (
+            "cold start ratio",
+            f"{ratio:.2f}×",
+            f"target ≤ {COLD_TARGET_RATIO:.0f}×",
+            verdict(results[0]),
+        ),
+        (
+            f"burst: {BURST_MODELS} webhooks at once, API {BURST_API_LATENCY_S * 1000:.0f} ms",
+            f"last {burst_last:.3f} s",
+            f"all 202: {burst_all_202}; target ≤ {BURST_TARGET_S:.0f} s",
+            verdict(results[1]),
+        ),
+        (
+            f"warm: {args.warm_requests} webhooks, concurrency {WARM_CONCURRENCY}",
+            f"p50 {p50:.1f} ms",
+            f"p99 {p99:.1f} ms (target ≤ {WARM_TARGET_P99_MS:.0f}); all 202: {warm_all_202}",
+            verdict(results[2]),
+        ),
+        ("warm throughput", f"{throughput:.0f} req/s", "", ""),
+        (
+            "dispatcher memory after the load",
+            f"RSS {rss:.0f} MiB",
+            f"peak {peak:.0f} MiB (budget {MEMORY_BUDGET_MIB} MiB)",
+            verdict(results[3]),
+        ),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    print()
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[3]
+        )
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""A recording ``gcloud`` stand-in: put first on PATH, it logs every call and plays a project.
+
+Each call appends ``{"argv": [...], "stdin": "..."}`` to $FAKE_GCLOUD_LOG. The state
+file $FAKE_GCLOUD_STATE (JSON) is a tiny model of a Google Cloud project that the
+calls read and change: enabled APIs, repositories, buckets, service accounts, secrets
+(with versions), IAM policies, Cloud Run services, canned executions and log entries.
+So a second ``setup`` sees what the first created, exactly like the real thing.
+
+Answers follow gcloud's: a describe of something missing exits 1 with
+``ERROR: (gcloud.…) NOT_FOUND: …`` on stderr; ``--format=json`` prints JSON.
+``state["fail"]`` maps an argv prefix (space-joined) to ``{"code", "stderr", "times"}``
+to script failures. Anything this stand-in does not know exits 3, so a test notices
+a command it did not expect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+NOT_FOUND = 1
+UNHANDLED = 3
+
+
+def _opts(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    positional, options = [], {}
+    for arg in argv:
+        if arg.startswith("--"):
+            key, _, value = arg[2:].partition("=")
+            options[key] = value
+        else:
+            positional.append(arg)
+    return positional, options
+
+
+def _not_found(what: str) -> int:
+    print(f"ERROR: (gcloud) NOT_FOUND: {what} not found", file=sys.stderr)
+    return NOT_FOUND
+
+
+def _policy(state: dict, key: str) -> dict:
+    return state.setdefault("policies", {}).setdefault(key, {"bindings": [], "etag": "BwX"})
+
+
+def _bind(state: dict, key: str, member: str, role: str) -> None:
+    policy = _policy(state, key)
+    for binding in policy["bindings"]:
+        if binding["role"] == role and not binding.get("condition"):
+            if member not in binding["members"]:
+                binding["members"].append(member)
+            break
+    else:
+        policy["bindings"].append({"role": role, "members": [member]})
+    print(json.dumps(policy))
+
+
+def _member_exists(state: dict, member: str) -> bool:
+    if not member.startswith("serviceAccount:"):
+        return True
+    return member.split(":", 1)[1] in state.get("service_accounts", [])
+
+
+def handle(argv: list[str], stdin: str, state: dict) -> int:  # noqa: C901 (a dispatcher)
+    pos, opt = _opts(argv)
+    project = opt.get("project") or state.get("config", {}).get("project", "")
+    joined = " ".join(pos)
+
+    if pos[:2] == ["config", "get-value"]:
+        print(state.get("config", {}).get(pos[2], ""))
+        return 0
+
+    if joined == "services list":
+        print("\n".join(state.setdefault("apis", [])))
+        return 0
+    if pos[:2] == ["services", "enable"]:
+        state.setdefault("apis", []).extend(a for a in pos[2:] if a not in state["apis"])
+        return 0
+
+    # Existence of simple resources: (describe/create command prefix, state key).
+    kinds = {
+        ("artifacts", "repositories"): "repositories",
+        ("storage", "buckets"): "buckets",
+        ("iam", "service-accounts"): "service_accounts",
+    }
+    for prefix, key in kinds.items():
+        if tuple(pos[:2]) != prefix:
+            continue
+        verb, name = pos[2], pos[3] if len(pos) > 3 else ""
+        items = state.setdefault(key, [])
+        if key == "service_accounts" and verb == "create":
+            name = f"{name}@{project}.iam.gserviceaccount.com"
+        if verb == "describe":
+            return 0 if name in items else _not_found(name)
+        if verb == "create":
+            if name in items:
+                print(f"ERROR: (gcloud) ALREADY_EXISTS: {name}", file=sys.stderr)
+                return 1
+            items.append(name)
+            return 0
+        if verb == "get-iam-policy":
+            if name not in items:
+                return _not_found(name)
+            print(json.dumps(_policy(state, f"{key}/{name}")))
+            return 0
+        if verb == "add-iam-policy-binding":
+            if not _member_exists(state, opt["member"]):
+                print(f"ERROR: (gcloud) INVALID_ARGUMENT: Service account {opt['member']} "
+                      "does not exist.", file=sys.stderr)
+                return 1
+            _bind(state, f"{key}/{name}", opt["member"], opt["role"])
+            return 0
+
+    if pos[0] == "secrets":
+        secrets = state.setdefault("secrets", {})
+        if pos[1] == "describe":
+            return 0 if pos[2] in secrets else _not_found(f"secret {pos[2]}")
+        if pos[1] == "create":
+            if opt.get("data-file") != "-":
+                return UNHANDLED
+            secrets[pos[2]] = [stdin]
+            return 0
+        if pos[1:3] == ["versions", "add"]:
+            if pos[3] not in secrets or opt.get("data-file") != "-":
+                return _not_found(pos[3])
+            secrets[pos[3]].append(stdin)
+            return 0
+        if pos[1:4] == ["versions", "access", "latest"]:
+            name = opt["secret"]
+            if name not in secrets:
+                return _not_found(f"secret {name}")
+            sys.stdout.write(secrets[name][-1])
+            return 0
+        if pos[1] == "get-iam-policy":
+            print(json.dumps(_policy(state, f"secrets/{pos[2]}")))
+            return 0
+        if pos[1] == "add-iam-policy-binding":
+            _bind(state, f"secrets/{pos[2]}", opt["member"], opt["role"])
+            return 0
+
+    if pos[:2] == ["projects", "get-iam-policy"]:
+        print(json.dumps(_policy(state, f"projects/{pos[2]}")))
+        return 0
+    if pos[:2] == ["projects", "add-iam-policy-binding"]:
+        if not _member_exists(state, opt["member"]):
+            print("ERROR: INVALID_ARGUMENT: member does not exist", file=sys.stderr)
+            return 1
+        _bind(state, f"projects/{pos[2]}", opt["member"], opt["role"])
+        return 0
+
+    if pos[:3] == ["run", "services", "describe"]:
+        service = state.get("run_services", {}).get(pos[3])
+        if service is None:
+            return _not_found(f"service {pos[3]}")
+        print(service["url"])
+        return 0
+    if pos[:3] == ["run", "jobs", "execute"]:
+        print(f"Execution [{pos[3]}-abcde] has successfully started running.", file=sys.stderr)
+        return 0
+    if pos[:4] == ["run", "jobs", "executions", "list"]:
+        print(json.dumps(state.get("executions", [])))
+        return 0
+    if pos[:4] == ["run", "jobs", "executions", "cancel"]:
+        return 0
+    if pos[:2] == ["logging", "read"]:
+        print(json.dumps(state.get("log_entries", [])))
+        return 0
+    if pos[:2] == ["builds", "submit"]:
+        print("DONE")
+        return 0
+    print(f"fake gcloud: unhandled command: {argv}", file=sys.stderr)
+    return UNHANDLED
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    log = Path(os.environ["FAKE_GCLOUD_LOG"])
+    state_path = Path(os.environ["FAKE_GCLOUD_STATE"])
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"argv": argv, "stdin": stdin}) + "\n")
+    state: dict[str, Any] = json.loads(state_path.read_text(encoding="utf-8"))
+    for prefix, failure in state.get("fail", {}).items():
+        if " ".join(argv).startswith(prefix) and failure.get("times", 1) > 0:
+            failure["times"] = failure.get("times", 1) - 1
+            state_path.write_text(json.dumps(state), encoding="utf-8")
+            print(failure.get("stderr", "ERROR: scripted failure"), file=sys.stderr)
+            return int(failure.get("code", 1))
+    code = handle(argv, stdin, state)
+    state_path.write_text(json.dumps(state), encoding="utf-8")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

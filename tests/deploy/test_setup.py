@@ -1,0 +1,229 @@
+"""make setup / python -m ops setup against the recording gcloud."""
+
+from __future__ import annotations
+
+from tests.deploy.conftest import PROJECT, PUBLIC_ID, REGION, SECRET_KEY, FakeGcloud, mutating
+
+JOB_SA = f"numerai-job@{PROJECT}.iam.gserviceaccount.com"
+DISPATCHER_SA = f"numerai-dispatcher@{PROJECT}.iam.gserviceaccount.com"
+BUILD_SA = f"numerai-build@{PROJECT}.iam.gserviceaccount.com"
+KEYS = {"NUMERAI_PUBLIC_ID": PUBLIC_ID, "NUMERAI_SECRET_KEY": SECRET_KEY}
+
+
+def _setup(gcloud: FakeGcloud, **env: str):
+    return gcloud.ops("setup", PROJECT=PROJECT, REGION=REGION, **{**KEYS, **env})
+
+
+def _grants(argvs: list[list[str]]) -> list[tuple[str, str, str, str]]:
+    """(resource kind, resource, member, role) of every binding added."""
+    grants = []
+    for argv in argvs:
+        if "add-iam-policy-binding" not in argv:
+            continue
+        i = argv.index("add-iam-policy-binding")
+        member = next(a.split("=", 1)[1] for a in argv if a.startswith("--member="))
+        role = next(a.split("=", 1)[1] for a in argv if a.startswith("--role="))
+        grants.append((" ".join(argv[:i]), argv[i + 1], member, role))
+    return grants
+
+
+def test_first_setup_creates_everything_with_narrow_roles(gcloud: FakeGcloud) -> None:
+    run = _setup(gcloud)
+    assert run.code == 0, run.output
+    argvs = gcloud.argvs()
+    state = gcloud.load()
+
+    assert set(state["apis"]) >= {
+        "run.googleapis.com",
+        "artifactregistry.googleapis.com",
+        "cloudbuild.googleapis.com",
+        "secretmanager.googleapis.com",
+    }
+    assert ["artifacts", "repositories", "create", "numerai", "--repository-format=docker",
+            f"--location={REGION}", "--description=numerai-cloudrun images",
+            f"--project={PROJECT}"] in argvs
+    assert sorted(state["service_accounts"]) == sorted([JOB_SA, DISPATCHER_SA, BUILD_SA])
+    assert state["secrets"]["numerai-public-id"] == [PUBLIC_ID]
+    assert state["secrets"]["numerai-secret"] == [SECRET_KEY]
+
+    grants = set(_grants(argvs))
+    assert grants == {
+        ("secrets", "numerai-public-id", f"serviceAccount:{JOB_SA}",
+         "roles/secretmanager.secretAccessor"),
+        ("secrets", "numerai-secret", f"serviceAccount:{JOB_SA}",
+         "roles/secretmanager.secretAccessor"),
+        ("secrets", "numerai-webhook-token", f"serviceAccount:{DISPATCHER_SA}",
+         "roles/secretmanager.secretAccessor"),
+        ("projects", PROJECT, f"serviceAccount:{BUILD_SA}", "roles/run.admin"),
+        ("projects", PROJECT, f"serviceAccount:{BUILD_SA}", "roles/logging.logWriter"),
+        ("iam service-accounts", JOB_SA, f"serviceAccount:{BUILD_SA}",
+         "roles/iam.serviceAccountUser"),
+        ("iam service-accounts", DISPATCHER_SA, f"serviceAccount:{BUILD_SA}",
+         "roles/iam.serviceAccountUser"),
+        ("artifacts repositories", "numerai", f"serviceAccount:{BUILD_SA}",
+         "roles/artifactregistry.writer"),
+        ("storage buckets", f"gs://{PROJECT}_cloudbuild", f"serviceAccount:{BUILD_SA}",
+         "roles/storage.objectViewer"),
+    }
+    roles = {g[3] for g in grants}
+    assert not roles & {"roles/owner", "roles/editor", "roles/run.developer"}
+    # Secret access is granted per secret, never on the project.
+    assert not [g for g in grants if g[0] == "projects" and "secretmanager" in g[3]]
+    # The job's account can read exactly the two Numerai keys, the dispatcher's the token.
+    assert {g[1] for g in grants if g[2] == f"serviceAccount:{JOB_SA}"} == {
+        "numerai-public-id", "numerai-secret"}
+    assert {g[1] for g in grants if g[2] == f"serviceAccount:{DISPATCHER_SA}"} == {
+        "numerai-webhook-token"}
+    assert "setup: " in run.stdout and "change(s)" in run.stdout
+
+
+def test_secrets_only_through_stdin_never_on_argv_or_output(gcloud: FakeGcloud) -> None:
+    run = _setup(gcloud)
+    assert run.code == 0, run.output
+    token = gcloud.load()["secrets"]["numerai-webhook-token"][0]
+    # token_urlsafe(32): 43 URL-safe characters.
+    assert len(token) == 43 and token.replace("-", "").replace("_", "").isalnum()
+    for value in (PUBLIC_ID, SECRET_KEY, token):
+        assert value not in run.output
+        for call in gcloud.calls():
+            assert value not in " ".join(call["argv"])
+    creates = [c for c in gcloud.calls() if c["argv"][:2] == ["secrets", "create"]]
+    assert {c["argv"][2]: c["stdin"] for c in creates} == {
+        "numerai-public-id": PUBLIC_ID, "numerai-secret": SECRET_KEY,
+        "numerai-webhook-token": token}
+    assert all("--data-file=-" in c["argv"] for c in creates)
+    # The printed commands show where the value comes from, not the value.
+    assert run.stderr.count("< <from stdin>") == 3
+
+
+def test_second_setup_changes_nothing(gcloud: FakeGcloud) -> None:
+    assert _setup(gcloud).code == 0
+    before = gcloud.load()
+    gcloud.clear()
+    run = _setup(gcloud)
+    assert run.code == 0, run.output
+    assert mutating(gcloud.argvs()) == []
+    assert gcloud.load() == before
+    assert "nothing to change" in run.stdout
+
+
+def test_second_setup_without_keys_keeps_secrets_and_asks_nothing(gcloud: FakeGcloud) -> None:
+    assert _setup(gcloud).code == 0
+    gcloud.clear()
+    run = gcloud.ops("setup", PROJECT=PROJECT, REGION=REGION)
+    assert run.code == 0, run.output
+    assert mutating(gcloud.argvs()) == []
+    # Nothing to compare with, so the stored keys are not even read.
+    assert not [a for a in gcloud.argvs() if a[:3] == ["secrets", "versions", "access"]]
+
+
+def test_changed_key_adds_one_version(gcloud: FakeGcloud) -> None:
+    assert _setup(gcloud).code == 0
+    gcloud.clear()
+    new_key = "N" * 64
+    run = _setup(gcloud, NUMERAI_SECRET_KEY=new_key)
+    assert run.code == 0, run.output
+    assert mutating(gcloud.argvs()) == [
+        ["secrets", "versions", "add", "numerai-secret", "--data-file=-", f"--project={PROJECT}"]
+    ]
+    assert gcloud.load()["secrets"]["numerai-secret"] == [SECRET_KEY, new_key]
+    assert new_key not in run.output
+
+
+def test_rotate_webhook_token_adds_a_new_token(gcloud: FakeGcloud) -> None:
+    assert _setup(gcloud).code == 0
+    gcloud.clear()
+    run = _setup(gcloud, ROTATE_WEBHOOK_TOKEN="1")
+    assert run.code == 0, run.output
+    versions = gcloud.load()["secrets"]["numerai-webhook-token"]
+    assert len(versions) == 2 and versions[0] != versions[1]
+    assert versions[1] not in run.output
+    assert "make release" in run.stdout
+
+
+def test_missing_keys_without_terminal_is_a_config_error(gcloud: FakeGcloud) -> None:
+    run = gcloud.ops("setup", PROJECT=PROJECT, REGION=REGION)
+    assert run.code == 2
+    assert "NUMERAI_PUBLIC_ID" in run.stderr and "NUMERAI_SECRET_KEY" in run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "numerai-public-id" not in gcloud.load().get("secrets", {})
+
+
+def test_malformed_key_is_refused_without_echoing_it(gcloud: FakeGcloud) -> None:
+    run = _setup(gcloud, NUMERAI_SECRET_KEY="my secret key")
+    assert run.code == 2
+    assert "NUMERAI_SECRET_KEY" in run.stderr
+    assert "my secret key" not in run.output
+
+
+def test_dry_run_runs_no_gcloud(gcloud: FakeGcloud) -> None:
+    run = _setup(gcloud, DRY_RUN="1")
+    assert run.code == 0, run.output
+    assert gcloud.calls() == []
+    assert "[dry run] gcloud secrets create numerai-secret" in run.stderr
+    assert "--role=roles/secretmanager.secretAccessor" in run.stderr
+    for value in (PUBLIC_ID, SECRET_KEY):
+        assert value not in run.output
+
+
+def test_dry_run_needs_project_explicitly(gcloud: FakeGcloud) -> None:
+    run = gcloud.ops("setup", DRY_RUN="1", **KEYS)
+    assert run.code == 2
+    assert "PROJECT" in run.stderr
+    assert gcloud.calls() == []
+
+
+def test_project_and_region_from_gcloud_config(gcloud: FakeGcloud) -> None:
+    gcloud.update(config={"project": PROJECT, "run/region": "asia-east1"})
+    run = gcloud.ops("setup", **KEYS)
+    assert run.code == 0, run.output
+    assert ["config", "get-value", "project"] in gcloud.argvs()
+    assert "--location=asia-east1" in gcloud.argvs()[gcloud.argvs().index(
+        ["artifacts", "repositories", "describe", "numerai", "--location=asia-east1",
+         f"--project={PROJECT}"])]
+
+
+def test_no_project_anywhere_names_the_variable(gcloud: FakeGcloud) -> None:
+    run = gcloud.ops("setup", **KEYS)
+    assert run.code == 2
+    assert "PROJECT is not set" in run.stderr
+
+
+def test_permission_denied_on_describe_is_a_failure_not_missing(gcloud: FakeGcloud) -> None:
+    gcloud.update(fail={"iam service-accounts describe": {
+        "code": 1, "stderr": "ERROR: (gcloud) PERMISSION_DENIED: caller lacks iam.serviceAccounts.get",
+        "times": 99}})
+    run = _setup(gcloud)
+    assert run.code == 1
+    assert "PERMISSION_DENIED" in run.stderr
+    assert not [a for a in gcloud.argvs() if a[:3] == ["iam", "service-accounts", "create"]]
+
+
+def test_binding_retried_while_new_account_propagates(gcloud: FakeGcloud) -> None:
+    gcloud.update(fail={"secrets add-iam-policy-binding numerai-public-id": {
+        "code": 1, "stderr": f"ERROR: INVALID_ARGUMENT: Service account {JOB_SA} does not exist.",
+        "times": 2}})
+    run = _setup(gcloud)
+    assert run.code == 0, run.output
+    tries = [a for a in gcloud.argvs()
+             if a[:3] == ["secrets", "add-iam-policy-binding", "numerai-public-id"]]
+    assert len(tries) == 3
+    assert run.stderr.count("transient: retrying") == 2
+
+
+def test_binding_gives_up_after_bounded_retries(gcloud: FakeGcloud) -> None:
+    gcloud.update(fail={"secrets add-iam-policy-binding numerai-public-id": {
+        "code": 1, "stderr": "ERROR: INVALID_ARGUMENT: Service account x does not exist.",
+        "times": 99}})
+    run = _setup(gcloud)
+    assert run.code == 1
+    tries = [a for a in gcloud.argvs()
+             if a[:3] == ["secrets", "add-iam-policy-binding", "numerai-public-id"]]
+    assert len(tries) == 5  # the first try and DEFAULT_BACKOFF's four retries
+
+
+def test_make_setup_runs_the_same(gcloud: FakeGcloud) -> None:
+    run = gcloud.make("setup", PROJECT=PROJECT, REGION=REGION, DRY_RUN="1")
+    assert run.code == 0, run.output
+    assert gcloud.calls() == []
+    assert "[dry run] gcloud services enable" in run.stderr

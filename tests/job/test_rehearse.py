@@ -1,0 +1,45 @@
+"""``make rehearse`` end to end: local/rehearse.py against the fake Numerai."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.job.support import REPO_ROOT
+
+
+def rehearse(scratch):
+    return subprocess.run(
+        [sys.executable, "-m", "local.rehearse", "--scratch", str(scratch)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_rehearsal_trains_once_runs_the_job_and_shows_the_submission(tmp_path):
+    shipped_model = REPO_ROOT / "predictors" / "pred1" / "model.cbm"
+    before = shipped_model.stat().st_mtime_ns if shipped_model.exists() else None
+
+    first = rehearse(tmp_path)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "training a small pred1 model" in first.stdout
+    assert "the fake received submission" in first.stdout
+    assert (
+        "model 5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b, 300 rows, round 842, trigger rehearsal-"
+        in first.stdout
+    )
+    assert '"event": "submitted"' in first.stdout
+    assert (tmp_path / "pred1.cbm").is_file()
+    assert str(tmp_path / "pred1.cbm") in (tmp_path / "models.toml").read_text()
+
+    second = rehearse(tmp_path)
+
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "training" not in second.stdout
+    assert "the fake received submission" in second.stdout
+    after = shipped_model.stat().st_mtime_ns if shipped_model.exists() else None
+    assert after == before  # the shipped model is never replaced by a synthetic one
