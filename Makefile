@@ -34,6 +34,13 @@ rehearse: bootstrap ## the job end to end against a local fake Numerai (scratch 
 	$(RUN) python -m local.rehearse
 
 # --- dispatcher (issue: dispatcher) --------------------------------------------
+.PHONY: demo bench-dispatcher
+
+demo: bootstrap ## whole system offline: fake Numerai, dispatcher (local mode), two webhooks → submissions
+	$(RUN) python -m local.demo
+
+bench-dispatcher: bootstrap ## dispatcher cold start, round-open burst, warm latency, memory (fake API)
+	$(RUN) python -m tests.bench.bench_dispatcher
 
 # --- deployment (issue: delivery) ----------------------------------------------
 # Deployment verbs: python -m ops (standard library only, so no .venv is needed).

@@ -85,7 +85,9 @@ def choose_format(requested: str | None, stream: IO[str]) -> str:
     if requested:
         value = requested.strip().lower()
         if value not in FORMATS:
-            raise ValueError(f"{LOG_FORMAT_ENV} must be one of {', '.join(FORMATS)} (got {requested!r})")
+            raise ValueError(
+                f"{LOG_FORMAT_ENV} must be one of {', '.join(FORMATS)} (got {requested!r})"
+            )
         return value
     isatty = getattr(stream, "isatty", None)
     return "text" if isatty is not None and isatty() else "json"

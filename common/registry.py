@@ -28,8 +28,9 @@ DEFAULT_MODELS_FILE = "predictors/models.toml"
 # A predictor is a package under predictors/, so its name must be a Python identifier.
 _PREDICTOR_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Cloud Run job names: lowercase letters, digits and hyphens, starting with a letter,
-# not ending with a hyphen, at most 63 characters.
-_JOB_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+# not ending with a hyphen, at most 63 characters. Public: the dispatcher checks
+# CLOUD_RUN_JOB with it too.
+JOB_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _ENTRY_KEYS = frozenset({"id", "predictor", "job", "options"})
 
 
@@ -74,7 +75,9 @@ def load_registry(path: Path | str) -> Registry:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RegistryError(f"{path}: model registry not found (set {MODELS_FILE_ENV})") from None
+        raise RegistryError(
+            f"{path}: model registry not found (set {MODELS_FILE_ENV})"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read model registry: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -85,7 +88,9 @@ def load_registry(path: Path | str) -> Registry:
 def parse_registry(raw: Mapping[str, Any], path: Path) -> Registry:
     unknown = set(raw) - {"models"}
     if unknown:
-        raise RegistryError(f"{path}: unknown top-level key(s) {sorted(unknown)}; expected [models.<name>]")
+        raise RegistryError(
+            f"{path}: unknown top-level key(s) {sorted(unknown)}; expected [models.<name>]"
+        )
     models = raw.get("models")
     if not isinstance(models, dict) or not models:
         raise RegistryError(f"{path}: no models registered; add a [models.<name>] table")
@@ -95,7 +100,8 @@ def parse_registry(raw: Mapping[str, Any], path: Path) -> Registry:
         entry = _parse_entry(path, name, table)
         if entry.id in seen:
             raise RegistryError(
-                f"{path}: [models.{name}] id {entry.id} is already used by [models.{seen[entry.id]}]"
+                f"{path}: [models.{name}] id {entry.id} is already used by "
+                f"[models.{seen[entry.id]}]"
             )
         seen[entry.id] = name
         entries.append(entry)
@@ -108,21 +114,25 @@ def _parse_entry(path: Path, name: str, table: Any) -> ModelEntry:
         raise RegistryError(f"{where} must be a table")
     unknown = set(table) - _ENTRY_KEYS
     if unknown:
-        raise RegistryError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_ENTRY_KEYS)}")
+        raise RegistryError(
+            f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_ENTRY_KEYS)}"
+        )
     model_id = table.get("id")
     if not isinstance(model_id, str) or not model_id.strip():
         raise RegistryError(f"{where}: 'id' (the Numerai model id) is required")
     try:
         model_id = str(uuid.UUID(model_id.strip()))
     except ValueError:
-        raise RegistryError(f"{where}: 'id' {model_id!r} is not a Numerai model id (a UUID)") from None
+        raise RegistryError(
+            f"{where}: 'id' {model_id!r} is not a Numerai model id (a UUID)"
+        ) from None
     predictor = table.get("predictor")
     if not isinstance(predictor, str) or not _PREDICTOR_NAME.match(predictor):
         raise RegistryError(
             f"{where}: 'predictor' must name a package under predictors/ (got {predictor!r})"
         )
     job = table.get("job")
-    if job is not None and (not isinstance(job, str) or not _JOB_NAME.match(job)):
+    if job is not None and (not isinstance(job, str) or not JOB_NAME.match(job)):
         raise RegistryError(f"{where}: 'job' {job!r} is not a valid Cloud Run job name")
     options = table.get("options", {})
     if not isinstance(options, dict):

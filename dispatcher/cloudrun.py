@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +80,9 @@ def _classify(exc: BaseException) -> tuple[LaunchError, bool] | None:
         # Named transient server errors (GatewayTimeout includes DeadlineExceeded).
         return LaunchError(f"Cloud Run API unavailable: {exc}", transient=True), True
     if isinstance(exc, requests.ConnectionError | auth.TransportError):
-        # The request never got through (refused, reset, DNS, connect timeout).
+        # No answer over the connection: refused, DNS, connect timeout, or a pooled
+        # keep-alive connection the server had closed. Almost always the request was
+        # not processed; the bounded retry is what Numerai would do anyway.
         reason = f"cannot reach the Cloud Run API: {type(exc).__name__}"
         return LaunchError(reason, transient=True), True
     if isinstance(exc, requests.Timeout):
@@ -107,13 +109,10 @@ class CloudRunLauncher:
         settings: CloudRunSettings,
         client: run_v2.JobsClient,
         executor: ThreadPoolExecutor,
-        *,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._settings = settings
         self._client = client
         self._executor = executor
-        self._sleep = sleep
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -168,7 +167,7 @@ class CloudRunLauncher:
                         "labels": {"model_id": request.model_id, "trigger_id": request.trigger_id}
                     },
                 )
-                await self._sleep(delay)
+                await asyncio.sleep(delay)
                 delay *= 2
             else:
                 return Launched(execution=short_execution_id(name), execution_name=name)

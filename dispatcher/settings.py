@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from common.registry import Registry, RegistryError, load_registry, registry_path
+from common.registry import JOB_NAME, Registry, RegistryError, load_registry, registry_path
 
 PORT_ENV = "PORT"
 MODE_ENV = "DISPATCH_MODE"
@@ -31,7 +31,6 @@ MODES = ("cloudrun", "local")
 
 # Cloud Run job names: lowercase letters, digits and hyphens, starting with a letter,
 # not ending with a hyphen, at most 63 characters (same rule as the registry's `job`).
-_JOB_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 # A Cloud Run region such as europe-west1 or us-central1.
 _REGION = re.compile(r"^[a-z]+(?:-[a-z]+)*\d+$")
 # GCP project ids: 6-30 lowercase letters, digits, hyphens; "domain.com:" prefix allowed.
@@ -164,7 +163,7 @@ def _required(environ: Mapping[str, str], name: str, pattern: re.Pattern[str], w
 
 def _job(raw: str | None) -> str:
     job = (raw or "").strip() or DEFAULT_JOB
-    if not _JOB_NAME.match(job):
+    if not JOB_NAME.match(job):
         raise SettingsError(f"{JOB_ENV} {job!r} is not a valid Cloud Run job name")
     return job
 

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+import polars as pl
+
 from job.numerai_client import classify_http_error
 from job.retry import RetryPolicy, TransientError
 
@@ -114,8 +116,6 @@ def verify(path: Path) -> None:
             tail = fh.read(len(PARQUET_MAGIC))
         if head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
             raise CorruptDownload(f"{path.name}: truncated or not parquet ({size} bytes)")
-        import polars as pl
-
         try:
             pl.read_parquet_schema(path)
         except Exception as exc:

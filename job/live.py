@@ -27,15 +27,19 @@ class LiveLoader:
         self.loads = 0  # how many times a file was actually read
 
     def load(self, path: Path, columns: Sequence[str] | None) -> pl.DataFrame:
-        """``id`` first, then ``columns`` in the order given (``None``: every column)."""
+        """``id`` first, then ``columns`` in the order given (``None``: every column).
+
+        Each caller gets its own frame object sharing the column buffers (cheap), so one
+        predictor dropping or renaming columns in place cannot affect the next.
+        """
         wanted = None
         if columns is not None:
             wanted = [ID_COLUMN, *dict.fromkeys(c for c in columns if c != ID_COLUMN)]
         if self._frame is not None and self._path == path:
             if wanted is None and self._complete:
-                return self._frame
+                return self._frame.clone()
             if wanted is not None and set(self._frame.columns).issuperset(wanted):
-                return self._frame.select(wanted)  # zero-copy: the columns are shared
+                return self._frame.select(wanted)
         self._frame = None  # release the previous table before reading the next
         schema = pl.read_parquet_schema(path)
         if ID_COLUMN not in schema:
@@ -49,4 +53,4 @@ class LiveLoader:
         frame = pl.read_parquet(path, columns=wanted)
         self.loads += 1
         self._path, self._frame, self._complete = path, frame, columns is None
-        return frame
+        return frame.clone()

@@ -7,6 +7,7 @@ says whether every model made it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,6 +64,22 @@ class RoundContext:
 
     def dataset(self, filename: str) -> Path:
         return self.cache.path(self.data_version, filename, self.round, logger=self.logger)
+
+
+@dataclass
+class Execution:
+    """What the models of one execution share: round, clients, caches, predictions."""
+
+    settings: Settings
+    round: int
+    is_test: bool
+    client: NumeraiClient
+    cache: DatasetCache
+    retry: RetryPolicy
+    load_predictor: PredictorFactory
+    live_loader: LiveLoader = field(default_factory=LiveLoader)
+    # _prediction_key → (validated CSV, rows, name of the model that computed it)
+    predicted: dict[str, tuple[bytes, int, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -146,22 +163,17 @@ def run(
             "fields": {"round": round_num, "is_test": is_test, "models": [e.name for e in share]}
         },
     )
-    cache = DatasetCache(client, settings.data_dir, retry)
-    live_loader = LiveLoader()
+    execution = Execution(
+        settings=settings,
+        round=round_num,
+        is_test=is_test,
+        client=client,
+        cache=DatasetCache(client, settings.data_dir, retry),
+        retry=retry,
+        load_predictor=load_predictor or load_plugin,
+    )
     ok = [
-        run_model(
-            entry,
-            round_num=round_num,
-            is_test=is_test,
-            settings=settings,
-            client=client,
-            cache=cache,
-            live_loader=live_loader,
-            retry=retry,
-            output=outputs.get(entry.id),
-            load_predictor=load_predictor or load_plugin,
-            logger=_model_logger(base, entry, round_num),
-        )
+        run_model(entry, execution, outputs.get(entry.id), _model_logger(base, entry, round_num))
         for entry in share
     ]
     return EXIT_OK if all(ok) else EXIT_FAILED
@@ -219,38 +231,32 @@ def plan_outputs(
 
 
 def run_model(
-    entry: ModelEntry,
-    *,
-    round_num: int,
-    is_test: bool,
-    settings: Settings,
-    client: NumeraiClient,
-    cache: DatasetCache,
-    live_loader: LiveLoader,
-    retry: RetryPolicy,
-    output: Path | None,
-    logger: LabelledLogger,
-    load_predictor: PredictorFactory,
+    entry: ModelEntry, ex: Execution, output: Path | None, logger: LabelledLogger
 ) -> bool:
     watch = Stopwatch()
     rows: int | None = None
     try:
-        with watch.stage("predictor"):
-            predictor = load_predictor(entry.predictor, entry.options)
-            context = RoundContext(round_num, predictor.data_version, cache, logger)
-        with watch.stage("data"):
-            features = read_json(context.dataset(FEATURES_FILE))
-            live_path = context.dataset(LIVE_FILE)
-        with watch.stage("columns"):
-            columns = predictor.columns(features)
-        with watch.stage("load"):
-            live = live_loader.load(live_path, columns)
-            rows = live.height
-        with watch.stage("predict"):
-            predictions = predictor.predict(live, context)
-        with watch.stage("validate"):
-            csv = to_csv(validate(live[ID_COLUMN], predictions))
-        del live, predictions
+        key = _prediction_key(entry)
+        if key in ex.predicted:
+            csv, rows, first = ex.predicted[key]
+            logger.info(f"same predictor and options as model {first}: reusing its predictions")
+        else:
+            with watch.stage("predictor"):
+                predictor = ex.load_predictor(entry.predictor, entry.options)
+                context = RoundContext(ex.round, predictor.data_version, ex.cache, logger)
+            with watch.stage("data"):
+                features = read_json(context.dataset(FEATURES_FILE))
+                live_path = context.dataset(LIVE_FILE)
+            with watch.stage("columns"):
+                columns = predictor.columns(features)
+            with watch.stage("load"):
+                live = ex.live_loader.load(live_path, columns)
+                rows = live.height
+            with watch.stage("predict"):
+                predictions = predictor.predict(live, context)
+            with watch.stage("validate"):
+                csv = to_csv(validate(live[ID_COLUMN], predictions))
+            ex.predicted[key] = (csv, rows, entry.name)
         if output is not None:
             with watch.stage("write"):
                 output.write_bytes(csv)
@@ -258,11 +264,11 @@ def run_model(
         else:
             with watch.stage("upload"):
                 submission_id = submit(
-                    client,
+                    ex.client,
                     csv,
                     model_id=entry.id,
-                    trigger_id=settings.trigger_id,
-                    retry=retry,
+                    trigger_id=ex.settings.trigger_id,
+                    retry=ex.retry,
                     logger=logger,
                 )
     except Exception as exc:  # a plugin may raise anything; this model fails, the others run
@@ -276,8 +282,8 @@ def run_model(
                     "reason": reason,
                     "submission_id": None,
                     "rows": rows,
-                    "round": round_num,
-                    "is_test": is_test,
+                    "round": ex.round,
+                    "is_test": ex.is_test,
                     "durations": watch.durations,
                 }
             },
@@ -286,8 +292,8 @@ def run_model(
     fields = {
         "submission_id": submission_id,
         "rows": rows,
-        "round": round_num,
-        "is_test": is_test,
+        "round": ex.round,
+        "is_test": ex.is_test,
         "durations": watch.durations,
     }
     if output is not None:
@@ -298,10 +304,15 @@ def run_model(
     else:
         logger.info(
             f"model {entry.name} ({entry.id}) submitted {rows} predictions to round "
-            f"{round_num}: submission {submission_id}",
+            f"{ex.round}: submission {submission_id}",
             extra={"fields": {"event": "submitted", **fields}},
         )
     return True
+
+
+def _prediction_key(entry: ModelEntry) -> str:
+    """Entries with the same predictor and options are the same model on the same data."""
+    return json.dumps([entry.predictor, dict(entry.options)], sort_keys=True, default=str)
 
 
 def _reason(entry: ModelEntry, stage: str, exc: Exception) -> str:

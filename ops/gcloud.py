@@ -23,7 +23,7 @@ STDIN_MARK = "<from stdin>"
 # What gcloud's stderr says when a describe finds nothing. Anything else (permission
 # denied, not logged in, API disabled) is a real failure and must not read as "missing",
 # or setup would try to create what it merely cannot see.
-_NOT_FOUND_MARKERS = ("NOT_FOUND", "not found", "does not exist", "404")
+_NOT_FOUND_MARKERS = ("NOT_FOUND", "not found", "does not exist", "Cannot find", "404")
 # Lines of gcloud's stderr kept in an error message: its last lines carry the reason.
 _STDERR_TAIL_LINES = 3
 # Waits before retrying a command that failed with a named transient error. IAM is
@@ -128,7 +128,7 @@ class Gcloud:
             transient = any(marker in result.stderr for marker in retry_on)
             delay = next(delays, None) if transient else None
             if delay is None:
-                raise GcloudError(_failure(self.executable, args, result))
+                raise GcloudError(_failure(self.executable, args, result, shown=not capture))
             print(f"  (transient: retrying in {delay:g} s)", file=self.out, flush=True)
             self.sleep(delay)
 
@@ -171,8 +171,12 @@ class Gcloud:
         raise GcloudError(_failure(self.executable, args, result))
 
 
-def _failure(executable: str, args: Sequence[str], result: Result) -> str:
+def _failure(
+    executable: str, args: Sequence[str], result: Result, *, shown: bool = False
+) -> str:
     tail = [line.strip() for line in result.stderr.strip().splitlines() if line.strip()]
     reason = " ".join(tail[-_STDERR_TAIL_LINES:]) or f"exit status {result.returncode}"
+    if shown:
+        reason += " (gcloud's own message is above)"
     verb = " ".join(a for a in args[:4] if not a.startswith("-"))
     return f"`{executable} {verb}` failed: {reason}"

@@ -15,7 +15,7 @@ from typing import IO
 
 from common.registry import ModelEntry
 from ops import models
-from ops.gcloud import Gcloud
+from ops.gcloud import Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, parse_flag
 
 ROUND_CURRENT = "current"
@@ -98,6 +98,19 @@ def run_rerun(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[str
         trigger=parse_trigger(environ.get("TRIGGER")),
     )
     wait = parse_flag(environ, "WAIT")
+    for ex in executions:
+        # gcloud itself crashes on a missing job when overrides are given (it reads the
+        # job first and gets nothing), so say what is wrong before it does.
+        found = g.exists(
+            ["run", "jobs", "describe", ex.job, f"--region={s.region}", f"--project={s.project}",
+             "--format=value(metadata.name)"]
+        )
+        if not found and not g.dry_run:
+            raise OpsError(
+                f"Cloud Run job {ex.job} does not exist in {s.region} of {s.project}: "
+                + ("run `make release` first" if ex.job == s.job_name else
+                   f"deploy it with `make release JOB_NAME={ex.job} DEPLOY_DISPATCHER=false`")
+            )
     for ex in executions:
         args = [
             "run",

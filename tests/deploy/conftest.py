@@ -52,10 +52,12 @@ class FakeGcloud:
         self.log = root / "gcloud-calls.jsonl"
         self.state_path = root / "gcloud-state.json"
         script = self.bin / "gcloud"
-        script.write_text(f"#!{sys.executable}\n" + STANDIN.read_text(encoding="utf-8"))
+        # -S: the stand-in is standard library only; skipping site makes each call faster.
+        script.write_text(f"#!{sys.executable} -S\n" + STANDIN.read_text(encoding="utf-8"))
         script.chmod(0o755)
         self.log.write_text("")
-        self.save({"config": {}})
+        # A project where `make release` has deployed the default job.
+        self.save({"config": {}, "run_jobs": ["numerai-job"]})
 
     # -- state -----------------------------------------------------------------------
     def load(self) -> dict[str, Any]:
@@ -76,6 +78,10 @@ class FakeGcloud:
 
     def argvs(self) -> list[list[str]]:
         return [c["argv"] for c in self.calls()]
+
+    def executes(self) -> list[list[str]]:
+        """The `gcloud run jobs execute` calls (rerun checks each job exists first)."""
+        return [a for a in self.argvs() if a[:3] == ["run", "jobs", "execute"]]
 
     def clear(self) -> None:
         self.log.write_text("")

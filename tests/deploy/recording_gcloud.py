@@ -63,7 +63,7 @@ def _member_exists(state: dict, member: str) -> bool:
     return member.split(":", 1)[1] in state.get("service_accounts", [])
 
 
-def handle(argv: list[str], stdin: str, state: dict) -> int:  # noqa: C901 (a dispatcher)
+def handle(argv: list[str], stdin: str, state: dict) -> int:
     pos, opt = _opts(argv)
     project = opt.get("project") or state.get("config", {}).get("project", "")
     joined = " ".join(pos)
@@ -155,6 +155,13 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:  # noqa: C901 (a di
         if service is None:
             return _not_found(f"service {pos[3]}")
         print(service["url"])
+        return 0
+    if pos[:3] == ["run", "jobs", "describe"]:
+        if pos[3] not in state.get("run_jobs", []):
+            print(f"ERROR: (gcloud.run.jobs.describe) Cannot find job [{pos[3]}].",
+                  file=sys.stderr)
+            return 1
+        print(pos[3])
         return 0
     if pos[:3] == ["run", "jobs", "execute"]:
         print(f"Execution [{pos[3]}-abcde] has successfully started running.", file=sys.stderr)

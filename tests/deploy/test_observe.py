@@ -110,7 +110,8 @@ def test_logs_of_an_execution_use_the_design_filter(gcloud: FakeGcloud) -> None:
         'labels."run.googleapis.com/execution_name"="numerai-job-aaaaa" AND timestamp>="')
     since = _since(argv[2])
     week = dt.timedelta(days=7)
-    assert before - week - dt.timedelta(seconds=5) <= since <= before - week + dt.timedelta(seconds=60)
+    slack = dt.timedelta(seconds=60)
+    assert before - week - dt.timedelta(seconds=5) <= since <= before - week + slack
     assert argv[3:] == [f"--project={PROJECT}", "--order=asc", "--limit=500", "--format=json"]
     assert run.stdout.splitlines() == [
         "2025-05-20T13:00:06Z INFO    demo_pred1 downloaded live data",

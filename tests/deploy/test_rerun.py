@@ -33,7 +33,7 @@ def _rerun(gcloud: FakeGcloud, **env: str):
 def test_one_model_by_name_from_the_shipped_registry(gcloud: FakeGcloud) -> None:
     run = _rerun(gcloud, MODEL="demo_pred1", ROUND="612", TRIGGER="trig-1")
     assert run.code == 0, run.output
-    assert gcloud.argvs() == [[
+    assert gcloud.executes() == [[
         "run", "jobs", "execute", "numerai-job", f"--region={REGION}", f"--project={PROJECT}",
         f"--update-env-vars=NUMERAI_MODEL_ID={DEMO_ID},NUMERAI_ROUND=612,TRIGGER_ID=trig-1,"
         "NUMERAI_IS_TEST=false",
@@ -45,7 +45,7 @@ def test_one_model_by_name_from_the_shipped_registry(gcloud: FakeGcloud) -> None
 def test_by_id_any_case_without_round_means_current(gcloud: FakeGcloud) -> None:
     run = _rerun(gcloud, MODEL=DEMO_ID.upper())
     assert run.code == 0, run.output
-    (argv,) = gcloud.argvs()
+    (argv,) = gcloud.executes()
     assert (
         f"--update-env-vars=NUMERAI_MODEL_ID={DEMO_ID},NUMERAI_ROUND=current,NUMERAI_IS_TEST=false"
         in argv
@@ -54,7 +54,7 @@ def test_by_id_any_case_without_round_means_current(gcloud: FakeGcloud) -> None:
 
 def test_round_test_is_a_test_run(gcloud: FakeGcloud) -> None:
     assert _rerun(gcloud, MODEL="demo_pred1", ROUND="test").code == 0
-    (argv,) = gcloud.argvs()
+    (argv,) = gcloud.executes()
     assert any("NUMERAI_ROUND=test" in a and "NUMERAI_IS_TEST=true" in a for a in argv)
 
 
@@ -65,7 +65,7 @@ def test_all_on_one_job_is_all_with_a_task_per_model(gcloud: FakeGcloud, tmp_pat
     })
     run = _rerun(gcloud, MODEL="all", NUMERAI_MODELS_FILE=str(models))
     assert run.code == 0, run.output
-    assert gcloud.argvs() == [[
+    assert gcloud.executes() == [[
         "run", "jobs", "execute", "numerai-job", f"--region={REGION}", f"--project={PROJECT}",
         "--update-env-vars=NUMERAI_MODEL_ID=all,NUMERAI_ROUND=current,NUMERAI_IS_TEST=false",
         "--tasks=2",
@@ -73,9 +73,10 @@ def test_all_on_one_job_is_all_with_a_task_per_model(gcloud: FakeGcloud, tmp_pat
 
 
 def test_all_over_two_jobs_names_each_jobs_models(gcloud: FakeGcloud, registry: Path) -> None:
+    gcloud.update(run_jobs=["numerai-job", "numerai-job-big"])
     run = _rerun(gcloud, MODEL="all", ROUND="700", NUMERAI_MODELS_FILE=str(registry))
     assert run.code == 0, run.output
-    assert gcloud.argvs() == [
+    assert gcloud.executes() == [
         [
             "run", "jobs", "execute", "numerai-job", f"--region={REGION}",
             f"--project={PROJECT}",
@@ -94,9 +95,10 @@ def test_all_over_two_jobs_names_each_jobs_models(gcloud: FakeGcloud, registry: 
 
 
 def test_comma_list_of_names(gcloud: FakeGcloud, registry: Path) -> None:
+    gcloud.update(run_jobs=["nj"])
     run = _rerun(gcloud, MODEL="beta,alpha", NUMERAI_MODELS_FILE=str(registry), JOB_NAME="nj")
     assert run.code == 0, run.output
-    (argv,) = gcloud.argvs()
+    (argv,) = gcloud.executes()
     assert argv[3] == "nj"
     assert f"--update-env-vars=^@^NUMERAI_MODEL_ID={ID_A},{ID_B}@" in argv[6]
 
@@ -134,9 +136,19 @@ def test_malformed_registry_is_exit_2_naming_the_file(gcloud: FakeGcloud, tmp_pa
     assert str(bad) in run.stderr and "[models.x]" in run.stderr
 
 
+def test_each_job_is_checked_before_anything_runs(gcloud: FakeGcloud, registry: Path) -> None:
+    run = _rerun(gcloud, MODEL="all", NUMERAI_MODELS_FILE=str(registry))
+    assert run.code == 1
+    assert "Cloud Run job numerai-job-big does not exist in europe-west1" in run.stderr
+    assert "make release JOB_NAME=numerai-job-big DEPLOY_DISPATCHER=false" in run.stderr
+    assert [a[3] for a in gcloud.argvs()] == ["numerai-job", "numerai-job-big"]
+    assert gcloud.executes() == []
+
+
 def test_gcloud_refusal_is_exit_1_with_its_reason(gcloud: FakeGcloud) -> None:
     gcloud.update(fail={"run jobs execute": {
-        "code": 1, "stderr": "ERROR: (gcloud.run.jobs.execute) NOT_FOUND: Job [numerai-job] not found",
+        "code": 1,
+        "stderr": "ERROR: (gcloud.run.jobs.execute) NOT_FOUND: Job [numerai-job] not found",
         "times": 1}})
     run = _rerun(gcloud, MODEL="demo_pred1")
     assert run.code == 1
@@ -153,6 +165,6 @@ def test_dry_run_prints_and_runs_nothing(gcloud: FakeGcloud) -> None:
 def test_make_rerun_passes_make_variables(gcloud: FakeGcloud) -> None:
     run = gcloud.make("rerun", PROJECT=PROJECT, REGION=REGION, MODEL="demo_pred1", ROUND="613")
     assert run.code == 0, run.output
-    (argv,) = gcloud.argvs()
+    (argv,) = gcloud.executes()
     assert argv[:4] == ["run", "jobs", "execute", "numerai-job"]
     assert "NUMERAI_ROUND=613" in argv[6]

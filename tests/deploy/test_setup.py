@@ -191,7 +191,8 @@ def test_no_project_anywhere_names_the_variable(gcloud: FakeGcloud) -> None:
 
 def test_permission_denied_on_describe_is_a_failure_not_missing(gcloud: FakeGcloud) -> None:
     gcloud.update(fail={"iam service-accounts describe": {
-        "code": 1, "stderr": "ERROR: (gcloud) PERMISSION_DENIED: caller lacks iam.serviceAccounts.get",
+        "code": 1,
+        "stderr": "ERROR: (gcloud) PERMISSION_DENIED: caller lacks iam.serviceAccounts.get",
         "times": 99}})
     run = _setup(gcloud)
     assert run.code == 1

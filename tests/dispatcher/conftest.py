@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from common.registry import Registry, load_registry
 from dispatcher.app import create_app
-from dispatcher.launcher import Launched, LaunchError, LaunchRequest
+from dispatcher.launcher import Launched, LaunchRequest
 from dispatcher.settings import CloudRunSettings, RetryPolicy, Settings
 from tests.fakes.cloudrun import FakeCloudRun
 
@@ -83,7 +83,7 @@ class RecordingLauncher:
     def __init__(self, delay: float = 0.0) -> None:
         self.requests: list[LaunchRequest] = []
         self.delay = delay
-        self.errors: list[LaunchError] = []
+        self.errors: list[Exception] = []
 
     async def launch(self, request: LaunchRequest) -> Launched:
         self.requests.append(request)
@@ -93,9 +93,6 @@ class RecordingLauncher:
             raise self.errors.pop(0)
         short = f"{request.job}-{len(self.requests):05d}"
         return Launched(short, f"projects/p/locations/l/jobs/{request.job}/executions/{short}")
-
-
-ClientFactory = Callable[..., Any]
 
 
 @pytest.fixture

@@ -248,3 +248,19 @@ async def test_unknown_route_and_method_answer_json(client) -> None:
 
 async def test_local_routes_do_not_exist_in_cloudrun_mode(client) -> None:
     assert (await client.get("/local/executions")).status == 404
+
+
+async def test_unexpected_launcher_error_is_500_logged_and_not_recorded(
+    client, launcher, caplog
+) -> None:
+    class Broken(Exception):
+        pass
+
+    launcher.errors.append(Broken("boom"))  # not a LaunchError: a bug or an unknown failure
+    resp = await client.post(pred_url(), json=body("t-500"))
+    assert resp.status == 500
+    assert await resp.json() == {"error": "internal error"}
+    assert any(r.exc_info and "boom" in str(r.exc_info[1]) for r in caplog.records)
+    hook_lines = [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "webhook"]
+    assert hook_lines[-1].fields["status"] == 500
+    assert (await client.post(pred_url(), json=body("t-500"))).status == 202

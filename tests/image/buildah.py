@@ -56,7 +56,9 @@ class Buildah:
             *args,
         ]
 
-    def run(self, *args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, check: bool = True, capture: bool = True
+    ) -> subprocess.CompletedProcess:
         proc = subprocess.run(self.argv(*args), capture_output=capture, text=True, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError(
@@ -68,9 +70,10 @@ class Buildah:
     def has_image(self, tag: str) -> bool:
         return self.run("inspect", "--type=image", tag, check=False).returncode == 0
 
-    def image_size(self, tag: str) -> int:
+    def image_size(self, tag: str) -> str:
+        """Uncompressed size as buildah reports it (e.g. "267 MB")."""
         listing = json.loads(self.run("images", "--json", tag).stdout)
-        return int(listing[0]["size"])
+        return str(listing[0]["size"])
 
     def config(self, tag: str) -> dict:
         return json.loads(self.run("inspect", "--type=image", tag).stdout)

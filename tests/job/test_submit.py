@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from predictors.loader import load_predictor
+
 from tests.job.support import MODEL_A, MODEL_B, MODEL_C, TRIGGER, pred1_entry
 
 LABELS = "logging.googleapis.com/labels"
@@ -137,3 +139,26 @@ def test_a_task_without_a_share_exits_0_and_says_so(job, pred1_models):
     assert result.code == 0
     assert "task 2 of 3 has no model to run" in result.output
     assert job.fake.requests == []
+
+
+def test_entries_with_the_same_predictor_and_options_are_predicted_once(job, pred1_models):
+    """One model submitted under several Numerai model ids."""
+    job.register(
+        alpha=pred1_entry(MODEL_A, pred1_models["medium"]),
+        beta=pred1_entry(MODEL_B, pred1_models["medium"]),
+        gamma=pred1_entry(MODEL_C, pred1_models["small"], feature_set="small"),
+    )
+    built = []
+
+    def counting_loader(name, options):
+        built.append(options["feature_set"])
+        return load_predictor(name, options)
+
+    result = job.run(NUMERAI_MODEL_ID="all", load_predictor=counting_loader)
+
+    assert result.code == 0, result.output
+    assert built == ["medium", "small"]
+    subs = {s.model_id: s for s in job.fake.submissions}
+    assert subs[MODEL_A].csv == subs[MODEL_B].csv != subs[MODEL_C].csv
+    assert "predict" not in result.summary("beta")["durations"]
+    assert "same predictor and options as model alpha" in result.output

@@ -51,6 +51,9 @@ def test_chunking_does_not_change_predictions(pred1_models, synthetic_data, feat
     chunked = predictor.predict(live, context=None)
 
     np.testing.assert_allclose(chunked, whole)
+    # Same as CatBoost on the plain float matrix, nulls as NaN.
+    reference = live.select(pl.col(predictor.features).cast(pl.Float32)).to_numpy()
+    np.testing.assert_allclose(whole, rank_unit(predictor.model.predict(reference)))
 
 
 def test_rank_unit_averages_ties():
@@ -85,7 +88,7 @@ def test_loader_reports_a_file_that_is_not_a_model(tmp_path):
 
 
 def test_loader_reports_unknown_plugin_and_bad_options(pred1_models):
-    with pytest.raises(PredictorError, match="no module predictors/nothing_here/predictor.py"):
+    with pytest.raises(PredictorError, match=r"no module predictors/nothing_here/predictor\.py"):
         load_predictor("nothing_here", {})
     with pytest.raises(PredictorError, match=r"bad options \['model_path', 'speed'\]"):
         load_predictor("pred1", {"model_path": str(pred1_models["small"]), "speed": 3})
