@@ -19,6 +19,8 @@ from pathlib import Path
 from job.retry import RetriesExhausted, RetryPolicy
 from job.settings import DEFAULT_DATA_DIR, DEFAULT_REQUEST_TIMEOUT
 
+# Numerai's example CatBoost/LightGBM scripts use about 2,000 trees of depth 6.
+DEFAULT_ITERATIONS = 2000
 DEFAULT_DEPTH = 6
 DEFAULT_TARGET = "target"
 TRAIN_FILE = "train.parquet"
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--feature-set", default="medium", help="small, medium or all (features.json)"
     )
-    parser.add_argument("--iterations", type=int, required=True, help="CatBoost trees")
+    parser.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help="CatBoost trees")
     parser.add_argument("--depth", type=int, default=DEFAULT_DEPTH)
     parser.add_argument("--learning-rate", type=float, help="default: CatBoost picks one")
     parser.add_argument("--target", default=DEFAULT_TARGET)

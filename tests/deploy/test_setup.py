@@ -228,3 +228,60 @@ def test_make_setup_runs_the_same(gcloud: FakeGcloud) -> None:
     assert run.code == 0, run.output
     assert gcloud.calls() == []
     assert "[dry run] gcloud services enable" in run.stderr
+
+
+def test_hidden_prompt_on_a_terminal(gcloud: FakeGcloud) -> None:
+    """With a terminal and no variables, setup asks (getpass: no echo) and stores the answers."""
+    import fcntl
+    import os
+    import select
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    from tests.deploy.conftest import REPO, VERB_TIMEOUT
+
+    def take_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    main, child = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ops", "setup"], cwd=REPO,
+        env=gcloud.env(PROJECT=PROJECT, REGION=REGION),
+        stdin=child, stdout=child, stderr=child, preexec_fn=take_terminal,  # noqa: PLW1509
+    )
+    os.close(child)
+    seen = b""
+    answers = [PUBLIC_ID, SECRET_KEY]
+    deadline = time.monotonic() + VERB_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if seen.rstrip().endswith(b"(input hidden):") and answers:
+                    os.write(main, answers.pop(0).encode() + b"\n")
+                    seen += b"\n"
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=VERB_TIMEOUT)
+    finally:
+        os.close(main)
+        if proc.poll() is None:
+            proc.kill()
+    text = seen.decode(errors="replace")
+    assert code == 0, text
+    assert "Numerai public id (input hidden):" in text
+    assert "Numerai secret key (input hidden):" in text
+    assert PUBLIC_ID not in text and SECRET_KEY not in text  # no echo
+    secrets = gcloud.load()["secrets"]
+    assert secrets["numerai-public-id"] == [PUBLIC_ID]
+    assert secrets["numerai-secret"] == [SECRET_KEY]

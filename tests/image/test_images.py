@@ -101,6 +101,11 @@ def test_job_help_runs_as_non_root(built: Built, job_ctr: str) -> None:
     assert "usage" in proc.stdout.lower() and "--model-id" in proc.stdout
     who = _run(built.b, job_ctr, "id", "-u")
     assert who.stdout.strip() == RUNTIME_UID
+    # The dataset cache must be writable by that user (the source tree is not).
+    cache = _run(built.b, job_ctr, "sh", "-c",
+                 'mkdir -p "$NUMERAI_DATA_DIR" && test -w "$NUMERAI_DATA_DIR" && '
+                 "! test -w /app/job")
+    assert cache.returncode == 0, cache.stderr
 
 
 def test_job_image_has_its_dependencies(built: Built, job_ctr: str) -> None:
