@@ -28,10 +28,13 @@ lint: bootstrap ## ruff
 	$(RUN) ruff check .
 
 # --- job (issue: job) ---------------------------------------------------------
-.PHONY: rehearse
+.PHONY: rehearse bench-job
 
 rehearse: bootstrap ## the job end to end against a local fake Numerai (scratch dir .rehearsal/)
 	$(RUN) python -m local.rehearse
+
+bench-job: bootstrap ## job vs the example-scripts way on a full-size round (scratch .bench/; ~1-2 min)
+	$(RUN) python -m tests.bench.bench_job
 
 # --- dispatcher (issue: dispatcher) --------------------------------------------
 .PHONY: demo bench-dispatcher

@@ -68,7 +68,7 @@ MODEL_DEPTH = 6
 # The fake's full-size live.parquet has this many rows (tests.fakes.synthetic.FULL_SIZE).
 LIVE_ROWS = 6720
 
-DEFAULT_RUNS = 3
+DEFAULT_RUNS = 5  # ~40 s of runs on 2 cores; medians of 5 shrug off one disturbed run
 MIN_RUNS = 3  # a median of fewer is one lucky run
 MULTI_MODELS = 10
 RSS_RATIO_TARGET = 0.65
@@ -85,6 +85,8 @@ STOP_TIMEOUT_S = 15.0
 TRAIN_TIMEOUT_S = 900.0
 # A measured run takes a few seconds; anything near this is a hang.
 RUN_TIMEOUT_S = 300.0
+# A 1-minute load average above this fraction of the CPUs means other work shared them.
+BUSY_LOAD_FRACTION = 0.5
 POLL_S = 0.05  # waiting for the fake's URL file
 
 # Modules the two sides import (the job lazily imports some of them): each must have
@@ -455,11 +457,10 @@ def run_one(setup: Setup, kind: str, runs_dir: Path, label: str) -> Run:
     return run
 
 
-def run_warm(setup: Setup, cold: Run, runs_dir: Path, label: str) -> Run:
+def run_warm(setup: Setup, data_dir: Path, runs_dir: Path, label: str) -> Run:
     """The job again on the data dir a cold run filled: nothing to download but the checks."""
     run_dir = runs_dir / label
     shutil.rmtree(run_dir, ignore_errors=True)
-    data_dir = runs_dir / label.replace(WARM, "job") / "data"
     if not (data_dir / DATA_VERSION).is_dir():
         raise MeasurementError(f"{label}: no cached data in {data_dir}")
     run = run_job(setup, WARM, run_dir, data_dir, label)
@@ -467,18 +468,30 @@ def run_warm(setup: Setup, cold: Run, runs_dir: Path, label: str) -> Run:
     return run
 
 
+def drop_data(runs_dir: Path, labels: list[str]) -> None:
+    """Delete the runs' downloads (12.5 MB each); their logs stay for inspection."""
+    for label in labels:
+        shutil.rmtree(runs_dir / label / "data", ignore_errors=True)
+
+
 def bench(setup: Setup, rounds: int, runs_dir: Path) -> dict[str, list[Run]]:
+    shutil.rmtree(runs_dir, ignore_errors=True)  # logs of an earlier invocation
     log("warm-up (not measured): one run of each side")
     run_one(setup, "baseline", runs_dir, "warmup-baseline")
     run_one(setup, "job", runs_dir, "warmup-job")
+    drop_data(runs_dir, ["warmup-baseline", "warmup-job"])
     results: dict[str, list[Run]] = {kind: [] for kind in (*KINDS, WARM)}
-    for r in range(rounds):
+    for r in range(1, rounds + 1):
         # Rotate the order so each side takes each position once per len(KINDS) rounds:
         # drift (page cache, CPU frequency, the fake's state) hits all sides alike.
-        order = KINDS[r % len(KINDS) :] + KINDS[: r % len(KINDS)]
-        for kind in order:
-            results[kind].append(run_one(setup, kind, runs_dir, f"{kind}-{r + 1}"))
-        results[WARM].append(run_warm(setup, results["job"][-1], runs_dir, f"{WARM}-{r + 1}"))
+        shift = (r - 1) % len(KINDS)
+        labels = [f"{kind}-{r}" for kind in KINDS[shift:] + KINDS[:shift]]
+        for label in labels:
+            kind = label.rsplit("-", 1)[0]
+            results[kind].append(run_one(setup, kind, runs_dir, label))
+        warm = f"{WARM}-{r}"
+        results[WARM].append(run_warm(setup, runs_dir / f"job-{r}" / "data", runs_dir, warm))
+        drop_data(runs_dir, [*labels, warm])
     return results
 
 
@@ -582,6 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = args.scratch.resolve()
     scratch.mkdir(parents=True, exist_ok=True)
 
+    load_before = os.getloadavg()[0]
     ensure_bytecode()
     log("bytecode compiled for both sides (venv checked; job, common, predictors, baseline)")
     log("starting the fake Numerai with the full-size round…")
@@ -603,6 +617,15 @@ def main(argv: list[str] | None = None) -> int:
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback fake Numerai; "
         f"live {LIVE_ROWS} rows × 3,555 int8 features, model {MODEL_ITERATIONS} trees × depth "
         f"{MODEL_DEPTH} on {FEATURE_SET!r}; fresh data dir per cold run; bytecode compiled"
+    )
+    # Wall times are only as good as the machine is quiet: say how busy it was.
+    load_after = os.getloadavg()[0]
+    quiet = BUSY_LOAD_FRACTION * (os.cpu_count() or 1)
+    # The bench itself keeps about one CPU busy while it measures.
+    busy = load_before > quiet or load_after > quiet + 1
+    print(
+        f"load average (1 min) before/after: {load_before:.2f} / {load_after:.2f}"
+        + ("  — machine busy: wall times are inflated, CPU seconds are steadier" if busy else "")
     )
     print(table)
     if args.json:

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from tests.deploy.conftest import PROJECT, PUBLIC_ID, REGION, SECRET_KEY, FakeGcloud, mutating
+import fcntl
+import os
+import select
+import subprocess
+import sys
+import termios
+import time
+
+from tests.deploy.conftest import (
+    PROJECT,
+    PUBLIC_ID,
+    REGION,
+    REPO,
+    SECRET_KEY,
+    VERB_TIMEOUT,
+    FakeGcloud,
+    mutating,
+)
 
 JOB_SA = f"numerai-job@{PROJECT}.iam.gserviceaccount.com"
 DISPATCHER_SA = f"numerai-dispatcher@{PROJECT}.iam.gserviceaccount.com"
@@ -232,16 +249,6 @@ def test_make_setup_runs_the_same(gcloud: FakeGcloud) -> None:
 
 def test_hidden_prompt_on_a_terminal(gcloud: FakeGcloud) -> None:
     """With a terminal and no variables, setup asks (getpass: no echo) and stores the answers."""
-    import fcntl
-    import os
-    import select
-    import subprocess
-    import sys
-    import termios
-    import time
-
-    from tests.deploy.conftest import REPO, VERB_TIMEOUT
-
     def take_terminal() -> None:
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
@@ -250,11 +257,12 @@ def test_hidden_prompt_on_a_terminal(gcloud: FakeGcloud) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ops", "setup"], cwd=REPO,
         env=gcloud.env(PROJECT=PROJECT, REGION=REGION),
-        stdin=child, stdout=child, stderr=child, preexec_fn=take_terminal,  # noqa: PLW1509
+        stdin=child, stdout=child, stderr=child, preexec_fn=take_terminal,
     )
     os.close(child)
     seen = b""
     answers = [PUBLIC_ID, SECRET_KEY]
+    answered = 0
     deadline = time.monotonic() + VERB_TIMEOUT
     try:
         while time.monotonic() < deadline:
@@ -267,9 +275,10 @@ def test_hidden_prompt_on_a_terminal(gcloud: FakeGcloud) -> None:
                 if not chunk:
                     break
                 seen += chunk
-                if seen.rstrip().endswith(b"(input hidden):") and answers:
-                    os.write(main, answers.pop(0).encode() + b"\n")
-                    seen += b"\n"
+                # Answer each prompt once it is shown (getpass flushes earlier input).
+                if seen.count(b"(input hidden):") > answered and answered < len(answers):
+                    os.write(main, answers[answered].encode() + b"\n")
+                    answered += 1
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=VERB_TIMEOUT)

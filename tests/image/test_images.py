@@ -125,7 +125,20 @@ def test_dispatcher_image_lacks_job_dependencies(built: Built, dispatcher_ctr: s
     assert _run(built.b, dispatcher_ctr, "test", "-e", "/app/job").returncode != 0
 
 
-def test_images_are_compiled_non_root_and_secret_free(built: Built) -> None:
+def test_bytecode_compiled_at_build(built: Built, dispatcher_ctr: str, job_ctr: str) -> None:
+    """No recompiling at every cold start: dependencies and our source ship .pyc files."""
+    for ctr, package, module in ((dispatcher_ctr, "aiohttp", "dispatcher"),
+                                 (job_ctr, "polars", "job")):
+        proc = _run(built.b, ctr, "python", "-c",
+                    "import pathlib, sys; "
+                    f"deps = any(pathlib.Path('/app/.venv/lib').glob('python3*/site-packages/"
+                    f"{package}/__pycache__/*.pyc')); "
+                    f"ours = any(pathlib.Path('/app/{module}/__pycache__').glob('*.pyc')); "
+                    "sys.exit(0 if deps and ours else 1)")
+        assert proc.returncode == 0, (module, proc.stderr)
+
+
+def test_images_run_as_non_root_without_secrets(built: Built) -> None:
     for tag, module in ((DISPATCHER_TAG, "dispatcher"), (JOB_TAG, "job")):
         config = built.b.config(tag)["OCIv1"]["config"]
         assert config["User"].split(":")[0] == RUNTIME_UID

@@ -1,0 +1,1 @@
+"""Run a Numerai Model-Upload pickle (a cloudpickled ``predict``) unchanged."""
