@@ -59,6 +59,24 @@ class NumeraiClient(numerapi.NumerAPI):
     def __repr__(self) -> str:  # never show the token
         return f"NumeraiClient(api_url={self.api_url!r}, authenticated={self.token is not None})"
 
+    def round_submission_filenames(self, model_id: str, round_num: int) -> list[str]:
+        """The files of ``model_id``'s submission that counts for ``round_num``; empty when
+        the model has none for that round.
+
+        numerapi's ``get_submission_filenames`` (``model(modelId) { submissions { filename
+        selected round { number tournament } } }``, keeping the selected ones), through the
+        bounded ``raw_query``: errors are TransientError / NumeraiError like any call.
+        """
+        try:
+            found = self.get_submission_filenames(
+                tournament=self.tournament_id, round_num=round_num, model_id=model_id
+            )
+        except (KeyError, TypeError):  # "model": null, or an answer without the fields asked
+            raise NumeraiError(
+                f"Numerai's answer lists no submissions for model {model_id}"
+            ) from None
+        return [item["filename"] for item in found]
+
     def raw_query(
         self,
         query: str,

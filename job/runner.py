@@ -23,7 +23,7 @@ from job.live import ID_COLUMN, LiveDataError, LiveLoader
 from job.logs import LabelledLogger
 from job.numerai_client import NumeraiClient, NumeraiError
 from job.retry import RetriesExhausted, RetryPolicy
-from job.settings import ROUND_CURRENT, ROUND_TEST, ConfigError, Settings
+from job.settings import IF_SUBMITTED_SKIP, ROUND_CURRENT, ROUND_TEST, ConfigError, Settings
 from job.submission import submit
 from job.validation import InvalidPredictions, to_csv, validate
 from predictors.loader import PredictorError
@@ -236,6 +236,8 @@ def run_model(
     watch = Stopwatch()
     rows: int | None = None
     try:
+        if _skips_if_submitted(ex) and _already_submitted(entry, ex, watch, logger):
+            return True
         key = _prediction_key(entry)
         if key in ex.predicted:
             csv, rows, first = ex.predicted[key]
@@ -307,6 +309,46 @@ def run_model(
             f"{ex.round}: submission {submission_id}",
             extra={"fields": {"event": "submitted", **fields}},
         )
+    return True
+
+
+def _skips_if_submitted(ex: Execution) -> bool:
+    """NUMERAI_IF_SUBMITTED=skip applies to real submissions only: a dry run uploads
+    nothing, and a test run (Numerai's test button) must always produce a submission."""
+    return (
+        ex.settings.if_submitted == IF_SUBMITTED_SKIP and not ex.settings.dry_run and not ex.is_test
+    )
+
+
+def _already_submitted(
+    entry: ModelEntry, ex: Execution, watch: Stopwatch, logger: LabelledLogger
+) -> bool:
+    """Ask Numerai whether the model has a submission for the round; if so, log the
+    model's summary line (``"event": "skipped"``). Failures propagate: the model fails
+    rather than being submitted or skipped on a guess."""
+    with watch.stage("check"):
+        existing = ex.retry.call(
+            lambda: ex.client.round_submission_filenames(entry.id, ex.round),
+            what="submission check",
+            logger=logger,
+        )
+    if not existing:
+        return False
+    reason = f"already submitted for round {ex.round}"
+    logger.info(
+        f"model {entry.name} ({entry.id}) skipped: {reason} (NUMERAI_IF_SUBMITTED=skip)",
+        extra={
+            "fields": {
+                "event": "skipped",
+                "reason": reason,
+                "submission_id": None,
+                "rows": None,
+                "round": ex.round,
+                "is_test": ex.is_test,
+                "durations": watch.durations,
+            }
+        },
+    )
     return True
 
 

@@ -26,6 +26,13 @@ DEFAULT_SECRET_KEY_SECRET = "numerai-secret"  # noqa: S105
 # healthy answer takes well under a second.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 
+# NUMERAI_IF_SUBMITTED: what to do for a model that already has a submission for the
+# round. Numerai keeps the latest submission of a round, so resubmitting is safe (and the
+# default); skipping saves the compute of a rerun or of a second trigger.
+IF_SUBMITTED_RESUBMIT = "resubmit"
+IF_SUBMITTED_SKIP = "skip"
+IF_SUBMITTED_CHOICES = (IF_SUBMITTED_RESUBMIT, IF_SUBMITTED_SKIP)
+
 ROUND_CURRENT = "current"
 ROUND_TEST = "test"
 ALL_MODELS = "all"
@@ -57,6 +64,7 @@ class Settings:
     public_id_secret: str
     secret_key_secret: str
     secret_manager_endpoint: str | None
+    if_submitted: str = IF_SUBMITTED_RESUBMIT  # one of IF_SUBMITTED_CHOICES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +135,7 @@ def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
         public_id_secret=env.get("NUMERAI_PUBLIC_ID_SECRET") or DEFAULT_PUBLIC_ID_SECRET,
         secret_key_secret=env.get("NUMERAI_SECRET_KEY_SECRET") or DEFAULT_SECRET_KEY_SECRET,
         secret_manager_endpoint=env.get("SECRET_MANAGER_API_ENDPOINT") or None,
+        if_submitted=_choice(env, "NUMERAI_IF_SUBMITTED", IF_SUBMITTED_CHOICES),
     )
 
 
@@ -172,6 +181,16 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     if value in _FALSE:
         return False
     raise ConfigError(f"{name} must be true/1 or false/0 (got {value!r})")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: Sequence[str]) -> str:
+    """One of ``choices`` (case-insensitive); unset or empty means the first."""
+    value = env.get(name, "").lower()
+    if not value:
+        return choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, *, default: int, minimum: int) -> int:

@@ -7,14 +7,13 @@ and the one its "test" button sends, waits for both executions, prints the submi
 the fake received and where the logs are, and stops everything (also on failure or
 Ctrl-C). Exit code 0 only if both submissions arrived.
 
-The fake's helpers come from the job's rehearsal (local/rehearse.py).
+What it shares with `make rehearse` lives in local/sandbox.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import signal
 import socket
@@ -27,17 +26,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from common.registry import DEFAULT_MODELS_FILE, ModelEntry, load_registry
-from local.rehearse import (
+from common.registry import DEFAULT_MODELS_FILE
+from local.sandbox import (
     DEMO_MODEL,
     FAKE_PUBLIC_ID,
     FAKE_SECRET_KEY,
-    REHEARSAL_ITERATIONS,
+    HTTP_TIMEOUT,
+    POLL_INTERVAL,
+    LocalRunError,
+    clean_env,
+    ensure_model,
     fetch_submissions,
-    registry_copy,
+    find_entry,
+    show,
     start_fake,
     step,
-    stop_fake,
+    stop,
+    write_registry,
 )
 
 DEFAULT_SCRATCH = Path(".demo")
@@ -46,13 +51,6 @@ DISPATCHER_START_TIMEOUT = 60.0
 # Each execution is a few seconds on the synthetic data (imports, download, predict,
 # upload); a generous bound so a slow machine still finishes, a hung job does not hang us.
 EXECUTION_TIMEOUT = 300.0
-POLL_INTERVAL = 0.1
-# Seconds for the dispatcher to exit after SIGTERM (its own shutdown grace is 9 s).
-DISPATCHER_STOP_TIMEOUT = 15.0
-HTTP_TIMEOUT = 30.0
-# Variables that would change what the demo's jobs do if inherited from the caller's shell.
-_CLEARED_PREFIXES = ("NUMERAI_", "CLOUD_RUN_")
-_CLEARED = ("TRIGGER_ID", "WEBHOOK_TOKEN", "DISPATCH_MODE", "PORT", "LOG_FORMAT")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = args.scratch.resolve()
     scratch.mkdir(parents=True, exist_ok=True)
-    entry = next((m for m in load_registry(args.models_file).models if m.name == args.model), None)
-    if entry is None:
-        print(f"error: {args.models_file} has no [models.{args.model}]", file=sys.stderr)
+    try:
+        entry = find_entry(args.models_file, args.model)
+    except LocalRunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     # SIGTERM (e.g. a CI timeout) cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -74,13 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     fake = dispatcher = None
     try:
         fake, numerai_url = start_fake(scratch)
-        env = _clean_env(
+        env = clean_env(
             NUMERAI_API_URL=numerai_url,
             NUMERAI_DATA_DIR=str(scratch / "data"),
         )
-        model_path = _ensure_model(entry, scratch, env)
-        registry = scratch / "models.toml"
-        registry.write_text(registry_copy(entry, model_path))
+        model_path = ensure_model(entry, scratch, env)
+        registry = write_registry(entry, model_path, scratch)
 
         token = secrets.token_urlsafe(24)
         port = _free_port()
@@ -99,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         dispatcher = _start_dispatcher(env, dispatcher_log)
         base = f"http://127.0.0.1:{port}"
         _wait_ready(dispatcher, base, dispatcher_log)
-        step(f"dispatcher (local mode) at {base}, log {_show(dispatcher_log)}")
+        step(f"dispatcher (local mode) at {base}, log {show(dispatcher_log)}")
 
         url = f"{base}/pred/{entry.id}?token={token}"
         run_id = uuid.uuid4().hex[:8]
@@ -136,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         for record in finished:
             step(
                 f"{record['execution']} {record['status']} (exit code {record['exit_code']}), "
-                f"log {_show(Path(record['log']))}"
+                f"log {show(Path(record['log']))}"
             )
 
         triggers = {payload["triggerId"] for payload in webhooks.values()}
@@ -151,57 +149,20 @@ def main(argv: list[str] | None = None) -> int:
         ok = {s["trigger_id"] for s in received} == triggers and all(
             r["status"] == "succeeded" for r in finished
         )
-        step(f"logs: {_show(scratch)} (dispatcher.log, executions/*.log)")
+        step(f"logs: {show(scratch)} (dispatcher.log, executions/*.log)")
         step(f"demo {'OK' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
         return 0 if ok else 1
     except KeyboardInterrupt:
         step("interrupted")
         return 130
-    except DemoError as exc:
+    except LocalRunError as exc:
         step(f"demo FAILED: {exc}")
         return 1
     finally:
         if dispatcher is not None:
-            _stop(dispatcher)
+            stop(dispatcher)
         if fake is not None:
-            stop_fake(fake)
-
-
-class DemoError(Exception):
-    """A step of the demo did not work; the message says which."""
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in _CLEARED and not k.startswith(_CLEARED_PREFIXES)
-    }
-    env.update(extra)
-    return env
-
-
-def _ensure_model(entry: ModelEntry, scratch: Path, env: dict[str, str]) -> Path:
-    """A small pred1 model trained on the fake's synthetic data (kept between demos)."""
-    model_path = scratch / "pred1.cbm"
-    if model_path.exists():
-        step(f"demo model {_show(model_path)} (exists)")
-        return model_path
-    step(f"training a small pred1 model → {_show(model_path)}")
-    options = entry.options
-    command = [
-        *(sys.executable, "-m", "predictors.pred1.train", "--output", str(model_path)),
-        *("--data-version", str(options.get("data_version", "v5.3"))),
-        *("--feature-set", str(options.get("feature_set", "medium"))),
-        *("--iterations", str(REHEARSAL_ITERATIONS)),
-    ]
-    with (scratch / "train.log").open("wb") as out:
-        code = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if code.returncode != 0 or not model_path.exists():
-        raise DemoError(
-            f"training failed (exit code {code.returncode}), see {scratch / 'train.log'}"
-        )
-    return model_path
+            stop(fake)
 
 
 def _free_port() -> int:
@@ -224,13 +185,13 @@ def _wait_ready(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> Non
     deadline = time.monotonic() + DISPATCHER_START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise DemoError(f"the dispatcher exited with {proc.returncode}, see {log_path}")
+            raise LocalRunError(f"the dispatcher exited with {proc.returncode}, see {log_path}")
         try:
             with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - loopback
                 return
         except (urllib.error.URLError, OSError):
             time.sleep(POLL_INTERVAL)
-    raise DemoError(
+    raise LocalRunError(
         f"the dispatcher did not answer /healthz within {DISPATCHER_START_TIMEOUT:.0f} s"
     )
 
@@ -242,7 +203,9 @@ def _current_round(numerai_url: str) -> int:
     try:
         return int(answer["data"]["rounds"][0]["number"])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise DemoError(f"the fake Numerai did not report its round ({status}: {answer})") from None
+        raise LocalRunError(
+            f"the fake Numerai did not report its round ({status}: {answer})"
+        ) from None
 
 
 def _post(url: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -271,26 +234,10 @@ def _wait_executions(base: str, token: str, names: list[str]) -> list[dict[str, 
         if all(r["status"] in ("succeeded", "failed") for r in records):
             return records
         if time.monotonic() > deadline:
-            raise DemoError(f"executions not finished after {EXECUTION_TIMEOUT:.0f} s: {records}")
+            raise LocalRunError(
+                f"executions not finished after {EXECUTION_TIMEOUT:.0f} s: {records}"
+            )
         time.sleep(POLL_INTERVAL)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(DISPATCHER_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _show(path: Path) -> str:
-    """A path relative to the working directory when it is inside it (shorter to read)."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 if __name__ == "__main__":
