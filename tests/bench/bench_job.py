@@ -250,7 +250,7 @@ def ensure_model(scratch: Path, url: str) -> Path:
     key = hashlib.sha256(shape).hexdigest()[:12]
     model = scratch / "model" / f"pred1-{MODEL_ITERATIONS}x{MODEL_DEPTH}-{key}.cbm"
     if model.is_file():
-        log(f"model: cached {model.relative_to(REPO_ROOT)}")
+        log(f"model: cached {model}")
         return model
     log(f"model: training {MODEL_ITERATIONS} trees of depth {MODEL_DEPTH} (not measured)…")
     train_dir = scratch / "train-data"

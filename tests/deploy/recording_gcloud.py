@@ -11,18 +11,31 @@ Answers follow gcloud's: a describe of something missing exits 1 with
 ``state["fail"]`` maps an argv prefix (space-joined) to ``{"code", "stderr", "times"}``
 to script failures. Anything this stand-in does not know exits 3, so a test notices
 a command it did not expect.
+
+Scheduling (``make schedule``): Cloud Scheduler jobs (``state["scheduler_jobs"]``, keyed
+``LOCATION/NAME``; ``--message-body-from-file`` is read when the command runs, as gcloud
+does), Cloud Run job IAM policies, the project number, and the Cloud Scheduler service
+agent's role, granted when cloudscheduler.googleapis.com is enabled as Google does
+(``state["scheduler_agent_auto_grant"] = False`` plays a project that predates that).
+With $FAKE_GCLOUD_REAL set to the installed gcloud, ``logging read`` is recorded and
+then run by the real gcloud (whose CLOUDSDK_* proxy settings send it to a local fake).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 NOT_FOUND = 1
 UNHANDLED = 3
+# What `gcloud projects describe` answers when a test sets no project number.
+DEFAULT_PROJECT_NUMBER = "123456789012"
+SCHEDULER_API = "cloudscheduler.googleapis.com"
+SCHEDULER_AGENT_ROLE = "roles/cloudscheduler.serviceAgent"
 
 
 def _opts(argv: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -45,7 +58,7 @@ def _policy(state: dict, key: str) -> dict:
     return state.setdefault("policies", {}).setdefault(key, {"bindings": [], "etag": "BwX"})
 
 
-def _bind(state: dict, key: str, member: str, role: str) -> None:
+def _grant(state: dict, key: str, member: str, role: str) -> dict:
     policy = _policy(state, key)
     for binding in policy["bindings"]:
         if binding["role"] == role and not binding.get("condition"):
@@ -54,7 +67,11 @@ def _bind(state: dict, key: str, member: str, role: str) -> None:
             break
     else:
         policy["bindings"].append({"role": role, "members": [member]})
-    print(json.dumps(policy))
+    return policy
+
+
+def _bind(state: dict, key: str, member: str, role: str) -> None:
+    print(json.dumps(_grant(state, key, member, role)))
 
 
 def _member_exists(state: dict, member: str) -> bool:
@@ -77,6 +94,16 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         return 0
     if pos[:2] == ["services", "enable"]:
         state.setdefault("apis", []).extend(a for a in pos[2:] if a not in state["apis"])
+        if SCHEDULER_API in pos[2:] and state.get("scheduler_agent_auto_grant", True):
+            number = state.get("project_number", DEFAULT_PROJECT_NUMBER)
+            agent = f"serviceAccount:service-{number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+            _grant(state, f"projects/{project}", agent, SCHEDULER_AGENT_ROLE)
+        return 0
+    if pos[:2] == ["projects", "describe"]:
+        print(state.get("project_number", DEFAULT_PROJECT_NUMBER))
+        return 0
+    if pos[:2] == ["auth", "print-access-token"]:
+        print(state.get("access_token", "fake-user-access-token"))
         return 0
 
     # Existence of simple resources: (describe/create command prefix, state key).
@@ -163,6 +190,22 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
             return 1
         print(pos[3])
         return 0
+    if pos[:3] in (["run", "jobs", "get-iam-policy"], ["run", "jobs", "add-iam-policy-binding"]):
+        if pos[3] not in state.get("run_jobs", []):
+            print(f"ERROR: (gcloud.run.jobs) NOT_FOUND: Job [{pos[3]}] could not be found.",
+                  file=sys.stderr)
+            return 1
+        if pos[2] == "get-iam-policy":
+            print(json.dumps(_policy(state, f"run_jobs/{pos[3]}")))
+            return 0
+        if not _member_exists(state, opt["member"]):
+            print(f"ERROR: (gcloud) INVALID_ARGUMENT: Service account {opt['member']} "
+                  "does not exist.", file=sys.stderr)
+            return 1
+        _bind(state, f"run_jobs/{pos[3]}", opt["member"], opt["role"])
+        return 0
+    if pos[:2] == ["scheduler", "jobs"]:
+        return _scheduler(pos, opt, state)
     if pos[:3] == ["run", "jobs", "execute"]:
         print(f"Execution [{pos[3]}-abcde] has successfully started running.", file=sys.stderr)
         return 0
@@ -172,6 +215,12 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
     if pos[:4] == ["run", "jobs", "executions", "cancel"]:
         return 0
     if pos[:2] == ["logging", "read"]:
+        real = os.environ.get("FAKE_GCLOUD_REAL")
+        if real:
+            proc = subprocess.run([real, *argv], capture_output=True, text=True, check=False)
+            sys.stdout.write(proc.stdout)
+            sys.stderr.write(proc.stderr)
+            return proc.returncode
         print(json.dumps(state.get("log_entries", [])))
         return 0
     if pos[:2] == ["builds", "submit"]:
@@ -179,6 +228,54 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         return 0
     print(f"fake gcloud: unhandled command: {argv}", file=sys.stderr)
     return UNHANDLED
+
+
+def _scheduler(pos: list[str], opt: dict[str, str], state: dict) -> int:
+    """gcloud scheduler jobs describe | create http | update http | delete."""
+    verb = pos[2]
+    name = pos[4] if verb in ("create", "update") and len(pos) > 4 else pos[3]
+    if "location" not in opt:
+        print("ERROR: (gcloud.scheduler.jobs) --location is required here", file=sys.stderr)
+        return UNHANDLED
+    key = f"{opt['location']}/{name}"
+    jobs = state.setdefault("scheduler_jobs", {})
+    if verb == "describe":
+        if key not in jobs:
+            return _not_found(f"Job [{key}]")
+        print(json.dumps(jobs[key]))
+        return 0
+    if verb == "delete":
+        if key not in jobs:
+            return _not_found(f"Job [{key}]")
+        del jobs[key]
+        return 0
+    if verb not in ("create", "update") or pos[3] != "http":
+        return UNHANDLED
+    if verb == "create" and key in jobs:
+        print(f"ERROR: (gcloud.scheduler.jobs.create.http) ALREADY_EXISTS: Job {key} already "
+              "exists.", file=sys.stderr)
+        return 1
+    if verb == "update" and key not in jobs:
+        return _not_found(f"Job [{key}]")
+    email = opt.get("oauth-service-account-email")
+    if email and email not in state.get("service_accounts", []):
+        print(f"ERROR: (gcloud) INVALID_ARGUMENT: Service account {email} does not exist.",
+              file=sys.stderr)
+        return 1
+    job = jobs.setdefault(key, {})
+    body_file = opt.pop("message-body-from-file", None)
+    if body_file is not None:
+        try:
+            with open(body_file, encoding="utf-8") as fh:
+                job["body"] = fh.read()
+        except OSError as exc:
+            print(f"ERROR: (gcloud) Unable to read file [{body_file}]: {exc}", file=sys.stderr)
+            return 1
+    for flag, value in opt.items():
+        if flag in ("location", "project", "quiet"):
+            continue
+        job["headers" if flag == "update-headers" else flag] = value
+    return 0
 
 
 def main() -> int:

@@ -9,6 +9,11 @@ The real clients talk to it unchanged:
   proxy-style request lines (``GET http://europe-west1-run.fake.test/apis/... HTTP/1.1``).
   Requests for any host that is not the fake are refused and recorded, so a test can
   assert that nothing tried to leave the machine.
+- optionally, executions that actually run: an ``executor`` (``tests/fakes/executions.py``,
+  e.g. ``JobProcessExecutor`` running ``python -m job``) decides each execution's outcome,
+  and the log entries it writes are served by Cloud Logging's ``POST /v2/entries:list``
+  (``tests/fakes/cloudlogging.py``), which ``gcloud logging read`` reaches through the
+  same proxy (``CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING=http://logging.fake.test/``).
 
 Only stdlib: it is started by tests, by benchmarks and as a subprocess
 (``python -m tests.fakes.cloudrun --port N``).
@@ -34,6 +39,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes import cloudlogging
+from tests.fakes.executions import Executor, FinishedExecution, StartedExecution
 
 # HTTP status → the canonical status string Google APIs put in their error JSON
 # (google.rpc.Code names); api_core maps the HTTP status to its exception class.
@@ -80,6 +88,11 @@ V1_PREFIX = "/apis/run.googleapis.com/v1"
 # Failed operations carry google.rpc.Code UNKNOWN (2): the fake's choice, the API does
 # not document which code a failed execution's operation ends with.
 FAILED_OPERATION_CODE = 2
+# stop() waits this long for executor threads still running a job (they are daemons:
+# a stuck one never blocks the interpreter's exit).
+EXECUTOR_JOIN_SECONDS = 30.0
+# Cloud Logging's entries:list (the v2 Logging API, not Cloud Run's v2).
+LOGGING_LIST_PATH = "/v2/entries:list"
 
 
 def google_error(status: int, message: str) -> dict[str, Any]:
@@ -415,6 +428,7 @@ class FakeCloudRun(GoogleApiFake):
         execution_seconds: float | None = None,
         job_env: Mapping[str, str] | None = None,
         project_number: str | None = None,
+        executor: Executor | None = None,
         verbose: bool = False,
     ) -> None:
         super().__init__(port=port, verbose=verbose)
@@ -430,6 +444,13 @@ class FakeCloudRun(GoogleApiFake):
         self.latency = latency
         # None: executions run until finish(); else they succeed this long after creation.
         self.execution_seconds = execution_seconds
+        # None: executions only change state through finish()/execution_seconds. Else each
+        # accepted run is handed to it in a thread; its result decides the outcome (and
+        # execution_seconds is ignored).
+        self.executor = executor
+        # Cloud Logging entries written by executions (served at LOGGING_LIST_PATH).
+        self.log_entries: list[dict[str, Any]] = []
+        self._executor_threads: list[threading.Thread] = []
         self.runs: list[RunRecord] = []
         self._executions: dict[str, _Execution] = {}
         self._operations: dict[str, _Operation] = {}
@@ -458,7 +479,7 @@ class FakeCloudRun(GoogleApiFake):
         """(outcome, completion time), applying ``execution_seconds`` lazily."""
         if execution.outcome is not None:
             return execution.outcome, execution.finished
-        if self.execution_seconds is not None:
+        if self.execution_seconds is not None and self.executor is None:
             done_at = execution.created + self.execution_seconds
             if time.time() >= done_at:
                 return "succeeded", done_at
@@ -503,7 +524,53 @@ class FakeCloudRun(GoogleApiFake):
                 env=env,
             )
             self._executions[execution.name] = execution
+        if self.executor is not None:
+            thread = threading.Thread(
+                target=self._execute, args=(execution,), name=execution.short, daemon=True
+            )
+            with self._lock:
+                self._executor_threads.append(thread)
+            thread.start()
         return execution
+
+    def _execute(self, execution: _Execution) -> None:
+        """Run one execution through the executor and record its outcome and logs."""
+        assert self.executor is not None
+        started = StartedExecution(
+            project=execution.project,
+            region=execution.region,
+            job=execution.job,
+            name=execution.name,
+            short=execution.short,
+            env={**self.job_env, **execution.env},
+            task_count=execution.task_count,
+            timeout_seconds=float(execution.timeout.rstrip("s")),
+        )
+        try:
+            finished = self.executor(started)
+        except Exception as exc:  # an executor bug fails the execution, visibly
+            self._log(f"executor error on {execution.short}: {exc!r}")
+            finished = FinishedExecution(succeeded=False)
+        with self._lock:
+            # Logs first: whoever sees the execution finished finds its logs written.
+            self.log_entries.extend(finished.log_entries)
+            if execution.outcome is None:  # a cancel while running keeps "cancelled"
+                execution.outcome = "succeeded" if finished.succeeded else "failed"
+                execution.finished = time.time()
+        self._log(f"{execution.short} finished: {execution.outcome}")
+
+    def wait_executions(self, timeout: float) -> bool:
+        """Wait for every executor thread started so far; True if all have finished."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = list(self._executor_threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads)
+
+    def stop(self) -> None:
+        super().stop()
+        self.wait_executions(EXECUTOR_JOIN_SECONDS)
 
     def _record_run(self, api: str, execution: _Execution, body: dict, overrides: dict) -> None:
         task_count = overrides.get("taskCount")
@@ -524,6 +591,11 @@ class FakeCloudRun(GoogleApiFake):
 
     # --- routing ------------------------------------------------------------------
     def _handle(self, request: Request) -> Response:
+        if request.path == LOGGING_LIST_PATH and request.method == "POST":
+            with self._lock:
+                entries = list(self.log_entries)
+            status, payload = cloudlogging.list_entries(entries, request.json())
+            return Response(status, payload)
         path = request.path.lstrip("/")
         if path.startswith("v2/"):
             return self._handle_v2(request, path.split("/"))

@@ -336,11 +336,15 @@ class Faults:
         self._lock = threading.Lock()
         self._armed: dict[str, list[Any]] = {}  # kind -> [remaining, *params]
 
-    def graphql_5xx(self, count: int, status: int = 503) -> None:
-        """The next ``count`` GraphQL POSTs answer ``status`` (a 5xx) with an HTML body."""
+    def graphql_5xx(self, count: int, status: int = 503, *, op: str | None = None) -> None:
+        """The next ``count`` GraphQL POSTs answer ``status`` (a 5xx) with an HTML body.
+
+        With ``op`` (a root field, e.g. ``"model"``), only POSTs asking for it count, so a
+        test can fail one step of a flow while the steps before it succeed.
+        """
         if not 500 <= status <= 599:
             raise ValueError(f"graphql_5xx: status must be 5xx, got {status}")
-        self._arm("graphql_5xx", count, status)
+        self._arm("graphql_5xx" if op is None else f"graphql_5xx:{op}", count, status)
 
     def graphql_delay(self, count: int, seconds: float) -> None:
         """The next ``count`` GraphQL POSTs sleep ``seconds`` before answering."""
@@ -1022,7 +1026,9 @@ class _Handler(BaseHTTPRequestHandler):
         delay = self.fake.faults.take("graphql_delay")
         if delay:
             self.fake._stopping.wait(delay)
-        status = self.fake.faults.take("graphql_5xx")
+        status = self.fake.faults.take(f"graphql_5xx:{op}") if op else None
+        if status is None:
+            status = self.fake.faults.take("graphql_5xx")
         if status is not None:
             self._send(status, _html_error(status), "text/html", op=op)
             return
