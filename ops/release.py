@@ -63,7 +63,11 @@ def check_model_files(models_file: Path, root: Path) -> None:
             if not key.endswith(_PATH_OPTION_SUFFIX) or not isinstance(value, str):
                 continue
             path = Path(value)
-            if not (path if path.is_absolute() else root / path).is_file():
+            if path.is_absolute():
+                # Outside the source tree: mounted at run time (a Cloud Storage volume,
+                # see README "Model-Upload pickles"), not shipped in the image.
+                continue
+            if not (root / path).is_file():
                 raise ConfigError(
                     f"{models_file}: [models.{entry.name}] {key} = {value!r} does not exist; "
                     "train or copy the model file first (e.g. `python -m predictors.pred1.train`)"

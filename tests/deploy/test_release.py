@@ -56,6 +56,19 @@ def test_release_refuses_a_missing_model_file(gcloud: FakeGcloud, tmp_path: Path
     assert gcloud.calls() == []
 
 
+def test_release_accepts_an_absolute_path_mounted_at_run_time(
+    gcloud: FakeGcloud, tmp_path: Path
+) -> None:
+    registry = write_registry(tmp_path / "models.toml",
+                              {"alpha": {"id": MODEL_ID, "predictor": "model_upload"}})
+    registry.write_text(registry.read_text()
+                        + '[models.alpha.options]\npickle_path = "/models/alpha.pkl"\n')
+    run = gcloud.ops("release", PROJECT=PROJECT, REGION=REGION,
+                     NUMERAI_MODELS_FILE=str(registry))
+    assert run.code == 0, run.stderr
+    assert [a[:2] for a in gcloud.argvs()] == [["builds", "submit"]]
+
+
 def test_release_refuses_bad_substitution_values(
     gcloud: FakeGcloud, registry_with_model: Path
 ) -> None:
