@@ -76,6 +76,18 @@ logs: ## structured logs of EXECUTION=… or MODEL=… [SINCE=7d] [LIMIT=…] [F
 cancel: ## cancel EXECUTION=…
 	@$(OPS) cancel
 
+.PHONY: schedule unschedule smoke
+
+schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC]
+	@$(OPS) schedule
+
+unschedule: ## delete the schedule(s) of MODEL's job(s) (default all); keeps the account
+	@$(OPS) unschedule
+
+# smoke talks to the Cloud Run API and Numerai (google-cloud-run, numerapi): in .venv.
+smoke: bootstrap ## test webhook for MODEL=… → execution → logs → submission on Numerai
+	@$(RUN) python -m ops smoke
+
 image-test: bootstrap ## build both images with buildah and run them (slow; installs buildah)
 	$(RUN) pytest -m slow tests/image -s
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
-from ops import observe, release, rerun, setup, webhook
+from ops import observe, release, rerun, schedule, setup, smoke, webhook
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
 
@@ -51,6 +51,25 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
         {"--execution": "EXECUTION", "--model": "MODEL", "--since": "SINCE", "--limit": "LIMIT"},
     ),
     "cancel": ("cancel EXECUTION", {"--execution": "EXECUTION"}),
+    "schedule": (
+        "create or update the Cloud Scheduler job(s) that run MODEL (default all) on CRON",
+        {
+            "--model": "MODEL",
+            "--cron": "CRON",
+            "--timezone": "TIMEZONE",
+            "--scheduler-region": "SCHEDULER_REGION",
+            "--scheduler-sa": "SCHEDULER_SA",
+        },
+    ),
+    "unschedule": (
+        "delete the Cloud Scheduler job(s) of MODEL's Cloud Run job(s) (default all)",
+        {"--model": "MODEL", "--scheduler-region": "SCHEDULER_REGION"},
+    ),
+    "smoke": (
+        "send a test webhook for MODEL, follow the execution, print its logs, find the "
+        "submission on Numerai",
+        {"--model": "MODEL", "--dispatcher-url": "DISPATCHER_URL", "--timeout": "SMOKE_TIMEOUT"},
+    ),
 }
 _RUNNERS: dict[str, Verb] = {
     "release": release.run_release,
@@ -59,6 +78,8 @@ _RUNNERS: dict[str, Verb] = {
     "logs": observe.run_logs,
     "cancel": observe.run_cancel,
     "webhook-url": webhook.run_webhook_url,
+    "schedule": schedule.run_schedule,
+    "unschedule": schedule.run_unschedule,
 }
 
 
@@ -124,6 +145,8 @@ def main(
         settings = load_settings(env, {}, config_value)
         if args.verb == "setup":
             return setup.run_setup(settings, g, env, setup.hidden_prompt(stdin), out)
+        if args.verb == "smoke":
+            return smoke.run_smoke(settings, g, env, out, err)
         return _RUNNERS[args.verb](settings, g, env, out)
     except ConfigError as exc:
         print(f"error: {exc}", file=err)

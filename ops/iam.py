@@ -18,6 +18,13 @@ Three service accounts, no Owner/Editor and no project-level Secret Manager role
   User on the job and dispatcher accounts only (to deploy them as their identity),
   Artifact Registry Writer on the one repository, Storage Object Viewer on the source
   staging bucket, and Logs Writer (build logs).
+
+``make schedule`` adds a fourth account, the scheduler's (``numerai-scheduler``), whose
+OAuth token Cloud Scheduler mints to call the Admin API's jobs:run: the same
+``roles/run.jobsExecutorWithOverrides``, on each scheduled job only, and nothing else.
+Cloud Scheduler's own service agent needs ``roles/cloudscheduler.serviceAgent`` on the
+project to mint that token; Google grants it when the API is enabled (projects that
+enabled it before 2019-03-19 lack it), so it is checked and added only when missing.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ RUN_ADMIN = "roles/run.admin"
 ARTIFACT_WRITER = "roles/artifactregistry.writer"
 OBJECT_VIEWER = "roles/storage.objectViewer"
 LOG_WRITER = "roles/logging.logWriter"
+SCHEDULER_AGENT = "roles/cloudscheduler.serviceAgent"
 # What IAM answers while a just-created service account has not propagated yet.
 SA_NOT_YET_VISIBLE = ("does not exist",)
 
@@ -95,6 +103,32 @@ def _project(s: OpsSettings, member: str, role: str) -> Binding:
         member=member,
         role=role,
     )
+
+
+def run_job(s: OpsSettings, job: str, member: str, role: str) -> Binding:
+    """A binding on one Cloud Run job (not the project)."""
+    where = (job, f"--region={s.region}", f"--project={s.project}")
+    return Binding(
+        what=f"{role} on Cloud Run job {job}",
+        get=("run", "jobs", "get-iam-policy", *where),
+        add=("run", "jobs", "add-iam-policy-binding", *where),
+        member=member,
+        role=role,
+    )
+
+
+def scheduler_agent(project_number: str) -> str:
+    """Cloud Scheduler's Google-managed service agent of a project."""
+    return f"serviceAccount:service-{project_number}@gcp-sa-cloudscheduler.iam.gserviceaccount.com"
+
+
+def scheduler_bindings(s: OpsSettings, jobs: Sequence[str], project_number: str) -> list[Binding]:
+    """What scheduled runs need: the agent's role, and running each job as the scheduler SA."""
+    scheduler = f"serviceAccount:{s.scheduler_sa_email}"
+    return [
+        _project(s, scheduler_agent(project_number), SCHEDULER_AGENT),
+        *(run_job(s, job, scheduler, JOB_EXECUTOR_WITH_OVERRIDES) for job in jobs),
+    ]
 
 
 def _repository(s: OpsSettings, member: str, role: str) -> Binding:

@@ -86,6 +86,21 @@ def env_flag(env: tuple[tuple[str, str], ...]) -> str:
     return "--update-env-vars=" + ",".join(items)
 
 
+def check_jobs_exist(s: OpsSettings, g: Gcloud, jobs: list[str]) -> None:
+    """Raise OpsError naming the first Cloud Run job that is not deployed (and how to fix it)."""
+    for job in jobs:
+        found = g.exists(
+            ["run", "jobs", "describe", job, f"--region={s.region}", f"--project={s.project}",
+             "--format=value(metadata.name)"]
+        )
+        if not found and not g.dry_run:
+            raise OpsError(
+                f"Cloud Run job {job} does not exist in {s.region} of {s.project}: "
+                + ("run `make release` first" if job == s.job_name else
+                   f"deploy it with `make release JOB_NAME={job} DEPLOY_DISPATCHER=false`")
+            )
+
+
 def run_rerun(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[str]) -> int:
     registry = models.load(s.models_file)
     spec = environ.get("MODEL", "")
@@ -98,19 +113,9 @@ def run_rerun(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[str
         trigger=parse_trigger(environ.get("TRIGGER")),
     )
     wait = parse_flag(environ, "WAIT")
-    for ex in executions:
-        # gcloud itself crashes on a missing job when overrides are given (it reads the
-        # job first and gets nothing), so say what is wrong before it does.
-        found = g.exists(
-            ["run", "jobs", "describe", ex.job, f"--region={s.region}", f"--project={s.project}",
-             "--format=value(metadata.name)"]
-        )
-        if not found and not g.dry_run:
-            raise OpsError(
-                f"Cloud Run job {ex.job} does not exist in {s.region} of {s.project}: "
-                + ("run `make release` first" if ex.job == s.job_name else
-                   f"deploy it with `make release JOB_NAME={ex.job} DEPLOY_DISPATCHER=false`")
-            )
+    # gcloud itself crashes on a missing job when overrides are given (it reads the job
+    # first and gets nothing), so say what is wrong before it does.
+    check_jobs_exist(s, g, [ex.job for ex in executions])
     for ex in executions:
         args = [
             "run",

@@ -24,6 +24,8 @@ DEFAULT_SERVICE_NAME = "numerai-dispatcher"
 DEFAULT_JOB_SA = "numerai-job"
 DEFAULT_DISPATCHER_SA = "numerai-dispatcher"
 DEFAULT_BUILD_SA = "numerai-build"
+# The identity Cloud Scheduler runs the job as (`make schedule`): may run the job, nothing else.
+DEFAULT_SCHEDULER_SA = "numerai-scheduler"
 
 # Secret *names* (not values) are public contract (DESIGN.md): the job and cloudbuild.yaml
 # use them.
@@ -58,6 +60,7 @@ class OpsSettings:
     build_sa: str
     dry_run: bool
     models_file: Path
+    scheduler_sa: str = DEFAULT_SCHEDULER_SA
 
     def sa_email(self, account_id: str) -> str:
         return f"{account_id}@{self.project}.iam.gserviceaccount.com"
@@ -73,6 +76,10 @@ class OpsSettings:
     @property
     def build_sa_email(self) -> str:
         return self.sa_email(self.build_sa)
+
+    @property
+    def scheduler_sa_email(self) -> str:
+        return self.sa_email(self.scheduler_sa)
 
     @property
     def staging_bucket(self) -> str:
@@ -173,4 +180,10 @@ def load_settings(
         ),
         dry_run=dry_run,
         models_file=registry_path(environ),
+        scheduler_sa=_check(
+            "SCHEDULER_SA",
+            _pick(overrides, environ, "SCHEDULER_SA", DEFAULT_SCHEDULER_SA),
+            _ACCOUNT_ID,
+            "service account id",
+        ),
     )

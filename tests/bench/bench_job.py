@@ -395,6 +395,8 @@ def run_job(setup: Setup, kind: str, run_dir: Path, data_dir: Path, label: str) 
             NUMERAI_MODELS_FILE=str(registry),
             NUMERAI_MODEL_ID="all",
             NUMERAI_DATA_DIR=str(data_dir),
+            # Every run submits again for the same round, as the baseline does.
+            NUMERAI_IF_SUBMITTED="resubmit",
             TRIGGER_ID=trigger,
             LOG_FORMAT="json",
         ),
@@ -506,6 +508,10 @@ def median_of(runs: list[Run], attr: str) -> float:
     return statistics.median(getattr(r.measured, attr) for r in runs)
 
 
+def min_wall(runs: list[Run]) -> float:
+    return min(r.measured.wall_s for r in runs)
+
+
 def stage_medians(runs: list[Run]) -> dict[str, float]:
     """Median over runs of each stage's duration, summed over the run's models."""
     per_run: list[dict[str, float]] = []
@@ -551,9 +557,10 @@ def report(results: dict[str, list[Run]], max_diff: float) -> tuple[str, bool]:
     def runs_of(runs: list[Run], attr: str, fmt: str) -> str:
         return " ".join(format(getattr(r.measured, attr), fmt) for r in runs)
 
+    # The minimum wall is shown too: other work on the machine only ever adds time.
     lines = [
-        f"{'side (median of ' + str(len(base)) + ')':40s} {'wall s':>8s} {'peak RSS MiB':>13s}"
-        f" {'cpu s':>7s}   runs (wall s | RSS MiB)",
+        f"{'side (median of ' + str(len(base)) + ')':40s} {'wall s':>8s} {'min':>6s}"
+        f" {'peak RSS MiB':>13s} {'cpu s':>7s}   runs (wall s | RSS MiB)",
     ]
     for name, runs in (
         ("baseline: example-scripts way", base),
@@ -562,8 +569,9 @@ def report(results: dict[str, list[Run]], max_diff: float) -> tuple[str, bool]:
         ("job, 1 model, warm cache", warm),
     ):
         lines.append(
-            f"{name:40s} {median_of(runs, 'wall_s'):8.3f} {median_of(runs, 'peak_rss_mib'):13.1f}"
-            f" {median_of(runs, 'cpu_s'):7.2f}   {runs_of(runs, 'wall_s', '.3f')} | "
+            f"{name:40s} {median_of(runs, 'wall_s'):8.3f} {min_wall(runs):6.3f}"
+            f" {median_of(runs, 'peak_rss_mib'):13.1f} {median_of(runs, 'cpu_s'):7.2f}   "
+            f"{runs_of(runs, 'wall_s', '.3f')} | "
             f"{runs_of(runs, 'peak_rss_mib', '.0f')}"
         )
     lines.append("")

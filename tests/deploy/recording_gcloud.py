@@ -77,7 +77,11 @@ def _bind(state: dict, key: str, member: str, role: str) -> None:
 def _member_exists(state: dict, member: str) -> bool:
     if not member.startswith("serviceAccount:"):
         return True
-    return member.split(":", 1)[1] in state.get("service_accounts", [])
+    email = member.split(":", 1)[1]
+    # Google-managed service agents (service-N@gcp-sa-*.iam.gserviceaccount.com) always exist.
+    return email.split("@", 1)[-1].startswith("gcp-sa-") or email in state.get(
+        "service_accounts", []
+    )
 
 
 def handle(argv: list[str], stdin: str, state: dict) -> int:

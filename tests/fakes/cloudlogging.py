@@ -41,7 +41,15 @@ _LIFTED = {
     "httpRequest": "httpRequest",
 }
 SEVERITIES = (
-    "DEFAULT", "DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY",
+    "DEFAULT",
+    "DEBUG",
+    "INFO",
+    "NOTICE",
+    "WARNING",
+    "ERROR",
+    "CRITICAL",
+    "ALERT",
+    "EMERGENCY",
 )
 # entries:list answers at most this many entries per page (the API's own maximum).
 MAX_PAGE_SIZE = 1000
@@ -359,4 +367,3 @@ def list_entries(
 def _error(status: int, message: str) -> dict[str, Any]:
     names = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND"}
     return {"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}}
-

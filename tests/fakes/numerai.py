@@ -468,6 +468,9 @@ class FakeNumerai:
         self._token = f"Token {public_id}${secret_key}".encode()
         self.faults = Faults()
         self.webhooks: dict[str, str] = {}
+        # False plays an API whose Submission type has no triggerId field: asking for it
+        # is a GraphQL error (make smoke then checks by time instead).
+        self.expose_trigger_ids = True
         self.url = ""
         self.started_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -696,7 +699,7 @@ class FakeNumerai:
         latest = [
             s for s in self._submissions if s.model_id == sub.model_id and s.round == sub.round
         ]
-        return {
+        view = {
             "id": sub.id,
             "filename": sub.filename,
             "insertedAt": sub.inserted_at,
@@ -705,6 +708,9 @@ class FakeNumerai:
             "selected": latest[-1].id == sub.id,  # the latest of a round counts
             "round": {"number": sub.round, "tournament": CLASSIC_TOURNAMENT},
         }
+        if not self.expose_trigger_ids:
+            del view["triggerId"]
+        return view
 
     def _model_view(self, model_id: str, name: str) -> dict[str, Any]:
         with self._lock:
