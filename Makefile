@@ -78,7 +78,7 @@ cancel: ## cancel EXECUTION=…
 
 .PHONY: schedule unschedule smoke
 
-schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC]
+schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip]
 	@$(OPS) schedule
 
 unschedule: ## delete the schedule(s) of MODEL's job(s) (default all); keeps the account

@@ -59,6 +59,7 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
             "--timezone": "TIMEZONE",
             "--scheduler-region": "SCHEDULER_REGION",
             "--scheduler-sa": "SCHEDULER_SA",
+            "--if-submitted": "IF_SUBMITTED",
         },
     ),
     "unschedule": (

@@ -14,6 +14,9 @@ the current round:
 - no ``TRIGGER_ID``: a scheduled run has no Numerai trigger. The body is fixed when the
   scheduler job is made, so a marker would be the same string every day, handed to
   Numerai as a trigger id it never issued; ``make status`` tells scheduled runs apart.
+- only with ``IF_SUBMITTED=skip|resubmit``: ``NUMERAI_IF_SUBMITTED``, the job's rule for
+  a model already submitted this round (e.g. by its webhook); unset, the job's own
+  setting (default resubmit) applies.
 
 Idempotent: the Admin API, the service account, each IAM binding and each scheduler
 job are described first; a scheduler job that exists is updated (same flags), so a
@@ -22,6 +25,7 @@ second run changes nothing but re-applies the same settings.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tempfile
@@ -45,6 +49,9 @@ RUN_API = "https://run.googleapis.com/v2"
 # OAuth (not OIDC) tokens: the target is a Google API (*.googleapis.com).
 OAUTH_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 SCHEDULE_SUFFIX = "-schedule"
+# Cloud Scheduler refuses a job description longer than this (a user with a hundred
+# models would pass it by listing them all).
+DESCRIPTION_MAX = 500
 # A failed jobs:run (the API briefly unavailable) is retried twice, after one and then
 # two minutes: well inside the hour the round is open. jobs:run answers within a second
 # once it accepts, so a retry never races a first attempt still in flight.
@@ -54,8 +61,12 @@ MIN_BACKOFF = "60s"
 # (MON, JAN) and * / , - (Cloud Scheduler's format).
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
 _CRON_FIELDS = 5
-# Cloud Scheduler job ids / locations.
+# Cloud Scheduler locations.
 _LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+# The job's NUMERAI_IF_SUBMITTED values (job/settings.py IF_SUBMITTED_CHOICES; ops does
+# not import the job).
+IF_SUBMITTED_ENV = "NUMERAI_IF_SUBMITTED"
+IF_SUBMITTED_CHOICES = ("resubmit", "skip")
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,15 @@ def parse_timezone(value: str | None) -> str:
     return name
 
 
+def parse_if_submitted(value: str | None) -> str | None:
+    choice = (value or "").strip().lower()
+    if not choice:
+        return None
+    if choice not in IF_SUBMITTED_CHOICES:
+        raise ConfigError(f"IF_SUBMITTED={value!r}: expected {' or '.join(IF_SUBMITTED_CHOICES)}")
+    return choice
+
+
 def scheduler_location(s: OpsSettings, environ: Mapping[str, str]) -> str:
     """SCHEDULER_REGION, else the Cloud Run region (Cloud Scheduler is regional too)."""
     value = environ.get("SCHEDULER_REGION", "").strip() or s.region
@@ -131,6 +151,10 @@ def plan(s: OpsSettings, environ: Mapping[str, str]) -> list[Schedule]:
         round_=rerun.ROUND_CURRENT,
         trigger=None,
     )
+    if_submitted = parse_if_submitted(environ.get("IF_SUBMITTED"))
+    if if_submitted is not None:
+        extra = ((IF_SUBMITTED_ENV, if_submitted),)
+        executions = [dataclasses.replace(ex, env=ex.env + extra) for ex in executions]
     return [Schedule(schedule_name(ex.job), ex) for ex in executions]
 
 
@@ -160,7 +184,12 @@ def _ensure_account(g: Gcloud, s: OpsSettings) -> bool:
 
 
 def _http_flags(s: OpsSettings, sched: Schedule, cron: str, tz: str, body: Path) -> list[str]:
-    models_text = ", ".join(e.name for e in sched.execute.models)
+    description = f"numerai-cloudrun: run {sched.job} for " + ", ".join(
+        e.name for e in sched.execute.models
+    )
+    if len(description) > DESCRIPTION_MAX:
+        more = f" … ({len(sched.execute.models)} models)"
+        description = description[: DESCRIPTION_MAX - len(more)] + more
     return [
         f"--schedule={cron}",
         f"--time-zone={tz}",
@@ -171,7 +200,7 @@ def _http_flags(s: OpsSettings, sched: Schedule, cron: str, tz: str, body: Path)
         f"--oauth-token-scope={OAUTH_SCOPE}",
         f"--max-retry-attempts={MAX_RETRY_ATTEMPTS}",
         f"--min-backoff={MIN_BACKOFF}",
-        f"--description=numerai-cloudrun: run {sched.job} for {models_text}",
+        f"--description={description}",
     ]
 
 

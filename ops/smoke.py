@@ -406,6 +406,41 @@ def _numerai_keys(s: OpsSettings, g: Gcloud, environ: Mapping[str, str]) -> tupl
     return public_id, secret_key
 
 
+def _by_trigger(api: Any, model: ModelEntry, trigger: str) -> tuple[str | None, str]:
+    """(proof or None, what was seen); ValueError if Numerai refuses the query."""
+    raw = api.raw_query(SUBMISSIONS_WITH_TRIGGER, {"modelId": model.id}, True)
+    subs = raw["data"]["submissions"] or []
+    mine = [x for x in subs if x.get("triggerId") == trigger]
+    if not mine:
+        return None, f"none of {len(subs)} submission(s) of {model.name} carries trigger {trigger}"
+    sub = mine[-1]
+    round_number = (sub.get("round") or {}).get("number", "?")
+    return (
+        f"submission {sub['id']} of {model.name} for round {round_number} carries trigger "
+        f"{trigger} (checked by trigger id)"
+    ), ""
+
+
+def _by_time(api: Any, model: ModelEntry, sent_at: dt.datetime) -> tuple[str | None, str]:
+    """numerapi's own submission list (no trigger ids): one inserted after the webhook."""
+    listed = api.submission_ids(model.id) or []
+    newer = [
+        (when, x)
+        for x in listed
+        if (when := _utc(x.get("insertedAt"))) and when >= sent_at - CLOCK_SKEW
+    ]
+    if not newer:
+        return (
+            None,
+            f"none of {len(listed)} submission(s) of {model.name} is newer than the webhook",
+        )
+    when, sub = max(newer, key=lambda pair: pair[0])
+    return (
+        f"submission {sub['id']} of {model.name} inserted at {when.isoformat()}, after the "
+        "webhook (checked by time: Numerai's API does not answer trigger ids)"
+    ), ""
+
+
 def confirm_submission(
     api: Any,
     model: ModelEntry,
@@ -414,53 +449,36 @@ def confirm_submission(
     *,
     poll: float,
     secrets: tuple[str, ...],
+    say: Say,
 ) -> str:
     """A line saying which submission proves the run, and by which check."""
-    last = ""
+    by_trigger = True
+    seen = ""
     for attempt in range(CONFIRM_ATTEMPTS):
         if attempt:
             time.sleep(poll)
         try:
-            try:
-                raw = api.raw_query(SUBMISSIONS_WITH_TRIGGER, {"modelId": model.id}, True)
-                subs = raw["data"]["submissions"] or []
-            except ValueError as exc:
-                if "Cannot query field" not in str(exc):
-                    raise
-                # Numerai's API does not expose trigger ids: a newer submission must do.
-                listed = api.submission_ids(model.id) or []
-                newer = [
-                    (when, x)
-                    for x in listed
-                    if (when := _utc(x.get("insertedAt"))) and when >= sent_at - CLOCK_SKEW
-                ]
-                if newer:
-                    when, sub = max(newer, key=lambda pair: pair[0])
-                    return (
-                        f"submission {sub['id']} of {model.name} inserted at "
-                        f"{when.isoformat()}, after the webhook (checked by time: Numerai's "
-                        "API does not answer trigger ids)"
-                    )
-                last = (
-                    f"none of {len(listed)} submission(s) of {model.name} is newer than the webhook"
-                )
-                continue
+            if by_trigger:
+                try:
+                    proof, seen = _by_trigger(api, model, trigger)
+                except ValueError as exc:
+                    if "Cannot query field" not in str(exc):
+                        raise
+                    # The API has no triggerId on submissions: a newer submission must do.
+                    say("  (Numerai's API does not answer trigger ids: checking by time)")
+                    by_trigger = False
+            if not by_trigger:
+                proof, seen = _by_time(api, model, sent_at)
         except Exception as exc:  # numerapi raises ValueError/KeyError/requests errors
             reason = _scrub(f"{type(exc).__name__}: {exc}", *secrets)
-            reason = f"Numerai did not list the submissions: {reason}"
-            raise SmokeFailed("confirm", reason) from None
-        mine = [x for x in subs if x.get("triggerId") == trigger]
-        if mine:
-            sub = mine[-1]
-            round_number = (sub.get("round") or {}).get("number", "?")
-            return (
-                f"submission {sub['id']} of {model.name} for round {round_number} carries "
-                f"trigger {trigger} (checked by trigger id)"
-            )
-        last = f"none of {len(subs)} submission(s) of {model.name} carries trigger {trigger}"
+            raise SmokeFailed(
+                "confirm", f"Numerai did not list the submissions: {reason}"
+            ) from None
+        if proof is not None:
+            return proof
     raise SmokeFailed(
         "confirm",
-        f"{last}: the job ran but Numerai has no submission from it (dry run set on the job? "
+        f"{seen}: the job ran but Numerai has no submission from it (dry run set on the job? "
         "see the logs above)",
     )
 
@@ -504,9 +522,10 @@ def run_smoke(
     err: IO[str],
 ) -> int:
     registry = models.load(s.models_file)
-    entries = models.resolve(registry, environ.get("MODEL"))
-    if len(entries) != 1:
-        raise ConfigError(f"MODEL={environ.get('MODEL')!r}: smoke tests one model at a time")
+    spec = environ.get("MODEL", "").strip()
+    if spec.lower() == models.ALL or "," in spec:
+        raise ConfigError(f"MODEL={spec!r}: smoke tests one model at a time: MODEL=<name|id>")
+    entries = models.resolve(registry, spec)
     model = entries[0]
     timeout = _seconds(environ, "SMOKE_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
     poll = _seconds(environ, "SMOKE_POLL_SECONDS", DEFAULT_POLL_SECONDS)
@@ -563,7 +582,9 @@ def run_smoke(
             public_id, secret_key = _numerai_keys(s, g, environ)
         secrets = (token, public_id, secret_key)
         api = numerai_client(environ, public_id, secret_key)
-        proof = confirm_submission(api, model, trigger, sent_at, poll=poll, secrets=secrets)
+        proof = confirm_submission(
+            api, model, trigger, sent_at, poll=poll, secrets=secrets, say=say
+        )
         say(f"confirmed: {proof}")
     except SmokeFailed as exc:
         print(f"smoke: FAILED at {exc.stage}: {_scrub(exc.reason, token)}", file=err, flush=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher.launcher import OVERRIDE_NAMES
+from job.settings import IF_SUBMITTED_CHOICES
+from ops.schedule import IF_SUBMITTED_CHOICES as OPS_IF_SUBMITTED_CHOICES
 from tests.deploy.conftest import PROJECT, PUBLIC_ID, REGION, SECRET_KEY, FakeGcloud, write_registry
 
 DEMO_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
@@ -157,6 +159,31 @@ def test_models_on_two_jobs_get_one_schedule_each(
     assert sorted(g[1] for g in _grants(project.argvs())) == ["numerai-job", "numerai-job-big"]
 
 
+@pytest.mark.parametrize("choice", ["skip", "resubmit"])
+def test_if_submitted_is_added_only_when_asked(project: FakeGcloud, choice: str) -> None:
+    assert _schedule(project, IF_SUBMITTED=choice.upper()).code == 0
+    env = _env(_body(project, "numerai-job-schedule"))
+    assert env == {"NUMERAI_MODEL_ID": "all", "NUMERAI_ROUND": "current",
+                   "NUMERAI_IS_TEST": "false", "NUMERAI_IF_SUBMITTED": choice}
+
+
+def test_if_submitted_values_are_the_job_s() -> None:
+    assert OPS_IF_SUBMITTED_CHOICES == IF_SUBMITTED_CHOICES
+
+
+def test_a_long_model_list_keeps_the_description_within_scheduler_s_limit(
+    project: FakeGcloud, tmp_path: Path
+) -> None:
+    many = {f"model_{i:03d}_with_a_long_name": {
+        "id": f"{i:08d}-0000-4000-8000-000000000000", "predictor": "pred1"} for i in range(40)}
+    registry = write_registry(tmp_path / "many.toml", many)
+    assert _schedule(project, NUMERAI_MODELS_FILE=str(registry)).code == 0
+    job = project.load()["scheduler_jobs"][f"{REGION}/numerai-job-schedule"]
+    assert len(job["description"]) == 500
+    assert job["description"].endswith(" … (40 models)")
+    assert _body(project, "numerai-job-schedule")["overrides"]["taskCount"] == 40
+
+
 def test_one_named_model_is_named_by_id(project: FakeGcloud) -> None:
     assert _schedule(project, MODEL="demo_pred1").code == 0
     assert _env(_body(project, "numerai-job-schedule"))["NUMERAI_MODEL_ID"] == DEMO_ID
@@ -243,6 +270,7 @@ def test_dry_run_prints_everything_and_runs_nothing(project: FakeGcloud) -> None
         ({"MODEL": "nosuchmodel"}, "MODEL='nosuchmodel'"),
         ({"SCHEDULER_REGION": "Europe"}, "SCHEDULER_REGION='Europe'"),
         ({"SCHEDULER_SA": "x"}, "SCHEDULER_SA='x'"),
+        ({"IF_SUBMITTED": "maybe"}, "IF_SUBMITTED='maybe'"),
     ],
 )
 def test_bad_input_exit_2_naming_it(project: FakeGcloud, env: dict, named: str) -> None:

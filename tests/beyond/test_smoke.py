@@ -251,13 +251,14 @@ def test_dry_run_sends_nothing(project: FakeGcloud, deployment: Deployment, tmp_
     assert run.code == 0, run.output
     assert project.calls() == []
     assert len(deployment.cloudrun.runs) == runs_before
-    assert f"would POST" in run.stdout and f"/pred/{MODEL_ID}?token=%3Ctoken%3E" in run.stdout
+    assert "would POST" in run.stdout and f"/pred/{MODEL_ID}?token=%3Ctoken%3E" in run.stdout
 
 
 @pytest.mark.parametrize(
     ("env", "named"),
     [
         ({"MODEL": "all"}, "smoke tests one model at a time"),
+        ({"MODEL": f"{MODEL},{MODEL}"}, "smoke tests one model at a time"),
         ({"MODEL": "nosuchmodel"}, "MODEL='nosuchmodel'"),
         ({"SMOKE_TIMEOUT": "soon"}, "SMOKE_TIMEOUT='soon'"),
     ],
