@@ -51,7 +51,13 @@ from ops.settings import (
     ConfigError,
     OpsSettings,
 )
-from ops.webhook import DRY_RUN_TOKEN, DRY_RUN_URL, webhook_url
+from ops.webhook import (
+    DRY_RUN_TOKEN,
+    DRY_RUN_URL,
+    describe_service_url,
+    secret_value,
+    webhook_url,
+)
 
 STAGES = ("webhook", "execution", "logs", "confirm")
 # A deployed job runs up to 30 min per attempt with one retry (cloudbuild.yaml); add
@@ -141,20 +147,7 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
 def service_url(s: OpsSettings, g: Gcloud, environ: Mapping[str, str]) -> str | None:
     url = environ.get("DISPATCHER_URL", "").strip()
     if not url:
-        url = (
-            g.read(
-                [
-                    "run",
-                    "services",
-                    "describe",
-                    s.service_name,
-                    f"--region={s.region}",
-                    f"--project={s.project}",
-                    "--format=value(status.url)",
-                ]
-            )
-            or ""
-        )
+        url = describe_service_url(g, s) or ""
         if g.dry_run:
             return None
     parts = urllib.parse.urlsplit(url)
@@ -169,16 +162,7 @@ def service_url(s: OpsSettings, g: Gcloud, environ: Mapping[str, str]) -> str | 
 
 
 def webhook_token(s: OpsSettings, g: Gcloud) -> str | None:
-    token = g.read(
-        [
-            "secrets",
-            "versions",
-            "access",
-            "latest",
-            f"--secret={WEBHOOK_TOKEN_SECRET}",
-            f"--project={s.project}",
-        ]
-    )
+    token = secret_value(g, s, WEBHOOK_TOKEN_SECRET)
     if token is not None and not token:
         raise SmokeFailed("webhook", f"secret {WEBHOOK_TOKEN_SECRET} is empty: run `make setup`")
     return token

@@ -56,9 +56,26 @@ def webhook_url(service_url: str, model_id: str, token: str) -> str:
     return f"{service_url.rstrip('/')}/pred/{model_id}?token={urllib.parse.quote(token, safe='')}"
 
 
-def _secret_value(g: Gcloud, s: OpsSettings, name: str) -> str | None:
+def secret_value(g: Gcloud, s: OpsSettings, name: str) -> str | None:
+    """The latest version of secret ``name``, captured from gcloud's stdout (never printed);
+    None in a dry run."""
     return g.read(
         ["secrets", "versions", "access", "latest", f"--secret={name}", f"--project={s.project}"]
+    )
+
+
+def describe_service_url(g: Gcloud, s: OpsSettings) -> str | None:
+    """The dispatcher's URL from Cloud Run ('' before the first release); None in a dry run."""
+    return g.read(
+        [
+            "run",
+            "services",
+            "describe",
+            s.service_name,
+            f"--region={s.region}",
+            f"--project={s.project}",
+            "--format=value(status.url)",
+        ]
     )
 
 
@@ -79,23 +96,13 @@ def run_webhook_url(
     registry = models.load(s.models_file)
     entries = models.resolve(registry, environ.get("MODEL"))
     register = parse_flag(environ, "REGISTER")
-    service_url = g.read(
-        [
-            "run",
-            "services",
-            "describe",
-            s.service_name,
-            f"--region={s.region}",
-            f"--project={s.project}",
-            "--format=value(status.url)",
-        ]
-    )
+    service_url = describe_service_url(g, s)
     if service_url is not None and not service_url.startswith("https://"):
         raise ConfigError(
             f"service {s.service_name} in {s.region} has no URL yet "
             f"(got {service_url!r}): run `make release` first"
         )
-    token = _secret_value(g, s, WEBHOOK_TOKEN_SECRET)
+    token = secret_value(g, s, WEBHOOK_TOKEN_SECRET)
     if token is not None and not token:
         raise ConfigError(f"secret {WEBHOOK_TOKEN_SECRET} is empty: run `make setup`")
     urls = [
@@ -109,8 +116,8 @@ def run_webhook_url(
     public_id = environ.get("NUMERAI_PUBLIC_ID", "").strip()
     secret_key = environ.get("NUMERAI_SECRET_KEY", "").strip()
     if not (public_id and secret_key):
-        public_id = public_id or _secret_value(g, s, PUBLIC_ID_SECRET) or ""
-        secret_key = secret_key or _secret_value(g, s, SECRET_KEY_SECRET) or ""
+        public_id = public_id or secret_value(g, s, PUBLIC_ID_SECRET) or ""
+        secret_key = secret_key or secret_value(g, s, SECRET_KEY_SECRET) or ""
     if g.dry_run:
         for entry, _url in urls:
             print(f"[dry run] would register the webhook of {entry.name} ({entry.id})", file=out)
