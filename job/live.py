@@ -2,17 +2,24 @@
 
 Features stay int8 (no pandas copy of the table). Consecutive models that need the
 same columns, or a subset of what is already loaded, share one load: only the last
-frame is kept, so memory holds one table at a time.
+frame is kept, so memory holds one table at a time. Likewise the frame's features as a
+matrix (job.matrix): converted on the first model's request, kept for the next model that
+asks for the same columns, dropped with its frame.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import polars as pl
 
+from job.matrix import FeatureMatrix, MatrixError
+
 ID_COLUMN = "id"
+# A reason names this many missing columns, then counts the rest.
+COLUMNS_SHOWN = 5
 
 
 class LiveDataError(Exception):
@@ -24,7 +31,9 @@ class LiveLoader:
         self._path: Path | None = None
         self._frame: pl.DataFrame | None = None
         self._complete = False  # the kept frame holds every column of its file
+        self._matrix: FeatureMatrix | None = None  # of the kept frame
         self.loads = 0  # how many times a file was actually read
+        self.conversions = 0  # how many matrices were built
 
     def load(self, path: Path, columns: Sequence[str] | None) -> pl.DataFrame:
         """``id`` first, then ``columns`` in the order given (``None``: every column).
@@ -38,19 +47,54 @@ class LiveLoader:
         if self._frame is not None and self._path == path:
             if wanted is None and self._complete:
                 return self._frame.clone()
+            if wanted == self._frame.columns:
+                # The same columns as the last model: no select (polars builds one
+                # expression per column, 20 ms for 3,556 of them).
+                return self._frame.clone()
             if wanted is not None and set(self._frame.columns).issuperset(wanted):
                 return self._frame.select(wanted)
-        self._frame = None  # release the previous table before reading the next
-        schema = pl.read_parquet_schema(path)
+        # Release the previous table (and its matrix) before reading the next.
+        self._frame = self._matrix = None
+        # One parse of the footer (2.3 MB of metadata for 3,563 columns) serves both the
+        # schema check and the read: a scan keeps what it parsed.
+        scan = pl.scan_parquet(path)
+        schema = scan.collect_schema()
         if ID_COLUMN not in schema:
             raise LiveDataError(f"{path.name} has no {ID_COLUMN!r} column")
         if wanted is None:
             wanted = [ID_COLUMN, *(c for c in schema if c != ID_COLUMN)]
         missing = [c for c in wanted if c not in schema]
         if missing:
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise LiveDataError(f"{path.name} has no column(s) {', '.join(missing[:5])}{more}")
-        frame = pl.read_parquet(path, columns=wanted)
+            raise LiveDataError(f"{path.name} has no column(s) {_some(missing)}")
+        frame = scan.select(wanted).collect()
         self.loads += 1
         self._path, self._frame, self._complete = path, frame, columns is None
         return frame.clone()
+
+    def matrix(self, columns: Sequence[str]) -> FeatureMatrix:
+        """``columns`` of the last loaded frame as one matrix, built on first use and kept
+        (one at a time) for the next model that asks for the same columns."""
+        if self._frame is None:
+            raise LiveDataError("no live data loaded yet")
+        columns = tuple(columns)
+        if self._matrix is not None and self._matrix.columns == columns:
+            return self._matrix
+        self._matrix = None  # release the previous matrix before building the next
+        repeated = [c for c, n in Counter(columns).items() if n > 1]
+        if repeated:
+            raise LiveDataError(f"column(s) asked for more than once: {_some(repeated)}")
+        held = set(self._frame.columns)
+        missing = [c for c in columns if c not in held]
+        if missing:
+            raise LiveDataError(f"the loaded live data has no column(s) {_some(missing)}")
+        try:
+            self._matrix = FeatureMatrix.from_frame(self._frame, columns)
+        except MatrixError as exc:
+            raise LiveDataError(f"live data: {exc}") from None
+        self.conversions += 1
+        return self._matrix
+
+
+def _some(names: Sequence[str]) -> str:
+    more = f" and {len(names) - COLUMNS_SHOWN} more" if len(names) > COLUMNS_SHOWN else ""
+    return ", ".join(names[:COLUMNS_SHOWN]) + more

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.registry import ModelEntry, Registry, RegistryError, load_registry
 from job import credentials
@@ -29,6 +29,9 @@ from job.validation import InvalidPredictions, to_csv, validate
 from predictors.loader import PredictorError
 from predictors.loader import load_predictor as load_plugin
 from predictors.protocol import Predictor
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -61,9 +64,15 @@ class RoundContext:
     data_version: str
     cache: DatasetCache
     logger: LabelledLogger
+    live: LiveLoader
 
     def dataset(self, filename: str) -> Path:
         return self.cache.path(self.data_version, filename, self.round, logger=self.logger)
+
+    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
+        # The loader holds the frame this model was handed; the matrix is shared with
+        # every later model asking for the same columns.
+        return self.live.matrix(columns).blocks(rows)
 
 
 @dataclass
@@ -245,7 +254,9 @@ def run_model(
         else:
             with watch.stage("predictor"):
                 predictor = ex.load_predictor(entry.predictor, entry.options)
-                context = RoundContext(ex.round, predictor.data_version, ex.cache, logger)
+                context = RoundContext(
+                    ex.round, predictor.data_version, ex.cache, logger, ex.live_loader
+                )
             with watch.stage("data"):
                 features = read_json(context.dataset(FEATURES_FILE))
                 live_path = context.dataset(LIVE_FILE)

@@ -12,7 +12,7 @@ is a TypeError, which the job reports as a configuration error for that model).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -34,6 +34,14 @@ class PredictContext(Protocol):
     def dataset(self, filename: str) -> Path:
         """Local path of another file of this round's data (e.g. ``live_benchmark_models.parquet``),
         downloaded through the job's cache on first use."""
+        ...
+
+    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
+        """``columns`` of the live frame as Fortran-ordered float32 matrices of at most
+        ``rows`` rows each, top to bottom, nulls as NaN: the layout tree libraries read
+        fastest. The job converts the frame once per column list and shares it between
+        the models of an execution, so this is cheaper than converting ``live`` yourself.
+        Each block is a fresh array."""
         ...
 
 

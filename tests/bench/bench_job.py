@@ -5,9 +5,14 @@ The job (``python -m job``) against the canonical example-scripts way
 columns=features)``, ``model.predict``, ``upload_predictions(df=…)``), on the same full-size
 synthetic round (6,720 live rows × 3,555 int8 features) served by one fake Numerai
 (``python -m tests.fakes.numerai --full-size``, its own process), with the same 2,000-tree
-depth-6 CatBoost model on the 780-feature *medium* set. Both sides submit for real (keys
+depth-6 CatBoost model on both sides. Both sides submit for real (keys
 FAKEPUBLICID/FAKESECRETKEY) and every run's submission is checked at the fake: a run that
 did not submit is a failed measurement, never a fast one.
+
+The model's feature set decides how much of the round either side reads and converts, so
+the benchmark runs once per feature set (``--feature-set``, repeatable): by default first
+``all`` (the model reads the whole 3,555-column round) and then ``medium`` (780 features,
+the example-scripts' default). Each set has its own model and its own table.
 
 Every measured run is its own process (``os.wait4``: wall = spawn → exit, peak RSS =
 ``ru_maxrss`` of the child and its descendants) with a FRESH data directory, so both sides
@@ -16,7 +21,7 @@ is compiled for every module either side imports (DESIGN.md "Timing"); both side
 ``python -m``. One unmeasured warm-up run of each side first (page cache for the libraries
 and the model). Then ``--runs`` rounds, each running baseline / job / job with 10 models in
 a rotated order, then the job again on that round's now-filled data dir (warm cache,
-reported, no target). Medians over the rounds:
+reported, no target). Medians over the rounds, per feature set:
 
 1. job peak RSS ≤ 0.65 × the baseline's, and ≤ 512 MiB;
 2. job wall time ≤ 0.90 × the baseline's;
@@ -24,12 +29,13 @@ reported, no target). Medians over the rounds:
    own copy of the model file): wall ≤ 2 × one model's.
 
 Scratch (the fake's dataset, the trained model, the runs) lives in ``.bench/`` and is
-reused: the model is trained once (``python -m predictors.pred1.train`` on the fake's
-synthetic train.parquet, about 20 s) and cached under a key of the feature set and model
-shape. Progress goes to stderr, the table to stdout.
+reused: each model is trained once (``python -m predictors.pred1.train`` on the fake's
+synthetic train.parquet: about 30 s for ``medium``, 90 s for ``all`` on 2 cores) and
+cached under a key of the feature set and model shape. Progress goes to stderr, the
+tables to stdout.
 
-Exit code: 0 every target met; 1 a target missed; 2 a measurement failed (a run exited
-non-zero, or its submission did not reach the fake, or the two sides disagree).
+Exit code: 0 every target met in every set; 1 a target missed; 2 a measurement failed (a
+run exited non-zero, or its submission did not reach the fake, or the two sides disagree).
 """
 
 from __future__ import annotations
@@ -62,13 +68,18 @@ SCRATCH = REPO_ROOT / ".bench"
 PUBLIC_ID = "FAKEPUBLICID"
 SECRET_KEY = "FAKESECRETKEY"
 DATA_VERSION = "v5.3"
-FEATURE_SET = "medium"  # 780 features at full size, as Numerai's medium set
+FEATURE_SET_CHOICES = ("small", "medium", "all")  # 42, 780 and 3,555 features at full size
+# The whole round first (the issue's "full 6,720 × 3,555 round"), then the example-scripts'
+# default set.
+DEFAULT_FEATURE_SETS = ("all", "medium")
 MODEL_ITERATIONS = 2000
 MODEL_DEPTH = 6
 # The fake's full-size live.parquet has this many rows (tests.fakes.synthetic.FULL_SIZE).
 LIVE_ROWS = 6720
 
-DEFAULT_RUNS = 5  # ~40 s of runs on 2 cores; medians of 5 shrug off one disturbed run
+# ~50 s of runs for `all` and ~35 s for `medium` on 2 cores; medians of 5 shrug off one
+# disturbed run.
+DEFAULT_RUNS = 5
 MIN_RUNS = 3  # a median of fewer is one lucky run
 MULTI_MODELS = 10
 RSS_RATIO_TARGET = 0.65
@@ -111,6 +122,7 @@ OWN_MODULES = (
     "job.cli",
     "job.runner",
     "job.live",
+    "job.matrix",
     "predictors.pred1.predictor",
     "common.registry",
     BASELINE_MODULE,
@@ -242,24 +254,31 @@ def fake_get(url: str) -> Any:
     return json.loads(body) if response.headers.get_content_type() == "application/json" else body
 
 
-def ensure_model(scratch: Path, url: str) -> Path:
-    """The 2,000-tree model, trained once per feature set and cached under a key of it."""
+def feature_list(scratch: Path, feature_set: str) -> list[str]:
     features = json.loads((scratch / "fake-data" / "features.json").read_bytes())
-    wanted = features["feature_sets"][FEATURE_SET]
+    return features["feature_sets"][feature_set]
+
+
+def ensure_model(scratch: Path, url: str, feature_set: str) -> Path:
+    """The 2,000-tree model, trained once per feature set and cached under a key of it."""
+    wanted = feature_list(scratch, feature_set)
     shape = json.dumps([wanted, MODEL_ITERATIONS, MODEL_DEPTH]).encode()
     key = hashlib.sha256(shape).hexdigest()[:12]
     model = scratch / "model" / f"pred1-{MODEL_ITERATIONS}x{MODEL_DEPTH}-{key}.cbm"
     if model.is_file():
         log(f"model: cached {model}")
         return model
-    log(f"model: training {MODEL_ITERATIONS} trees of depth {MODEL_DEPTH} (not measured)…")
+    log(
+        f"model: training {MODEL_ITERATIONS} trees of depth {MODEL_DEPTH} on {feature_set!r} "
+        "(not measured)…"
+    )
     train_dir = scratch / "train-data"
     shutil.rmtree(train_dir, ignore_errors=True)  # never train on another dataset's cache
     partial = model.with_suffix(".partial.cbm")
     result = subprocess.run(
         [
             *(sys.executable, "-m", "predictors.pred1.train", "--data-version", DATA_VERSION),
-            *("--feature-set", FEATURE_SET, "--iterations", str(MODEL_ITERATIONS)),
+            *("--feature-set", feature_set, "--iterations", str(MODEL_ITERATIONS)),
             *("--depth", str(MODEL_DEPTH), "--output", str(partial), "--data-dir", str(train_dir)),
         ],
         cwd=REPO_ROOT,
@@ -281,7 +300,7 @@ def model_id(i: int) -> str:
     return str(uuid.UUID(int=0xBE4C0000 + i + 1))
 
 
-def write_registry(path: Path, models: list[Path]) -> list[str]:
+def write_registry(path: Path, models: list[Path], feature_set: str) -> list[str]:
     lines = []
     for i, model in enumerate(models):
         lines += [
@@ -290,7 +309,7 @@ def write_registry(path: Path, models: list[Path]) -> list[str]:
             'predictor = "pred1"',
             f"[models.bench_{i:02d}.options]",
             f'model_path = "{model}"',
-            f'feature_set = "{FEATURE_SET}"',
+            f'feature_set = "{feature_set}"',
             f'data_version = "{DATA_VERSION}"',
             "",
         ]
@@ -301,28 +320,31 @@ def write_registry(path: Path, models: list[Path]) -> list[str]:
 @dataclass(frozen=True)
 class Setup:
     url: str
+    feature_set: str
     model: Path
     registries: dict[str, tuple[Path, list[str]]]  # kind → (registry file, model ids)
 
 
-def prepare(scratch: Path, url: str) -> Setup:
-    model = ensure_model(scratch, url)
+def prepare(scratch: Path, url: str, feature_set: str) -> Setup:
+    model = ensure_model(scratch, url, feature_set)
     # One copy of the model file per registry entry: ten different models as far as the
     # job can tell (no predictor or prediction can be shared by path).
-    copies_dir = scratch / "model" / "copies"
+    copies_dir = scratch / "model" / "copies" / feature_set
     shutil.rmtree(copies_dir, ignore_errors=True)
     copies_dir.mkdir(parents=True)
     copies = []
     for i in range(MULTI_MODELS):
         copies.append(copies_dir / f"model_{i:02d}.cbm")
         shutil.copyfile(model, copies[-1])
-    one, ten = scratch / "models-1.toml", scratch / f"models-{MULTI_MODELS}.toml"
+    one = scratch / f"models-{feature_set}-1.toml"
+    ten = scratch / f"models-{feature_set}-{MULTI_MODELS}.toml"
     return Setup(
         url=url,
+        feature_set=feature_set,
         model=model,
         registries={
-            "job": (one, write_registry(one, [model])),
-            f"job{MULTI_MODELS}": (ten, write_registry(ten, copies)),
+            "job": (one, write_registry(one, [model], feature_set)),
+            f"job{MULTI_MODELS}": (ten, write_registry(ten, copies, feature_set)),
         },
     )
 
@@ -363,6 +385,7 @@ def run_baseline(setup: Setup, run_dir: Path, label: str) -> Run:
         [
             *(sys.executable, "-m", BASELINE_MODULE, "--model-path", str(setup.model)),
             *("--model-id", target, "--data-dir", str(run_dir / "data")),
+            *("--feature-set", setup.feature_set),
         ],
         child_env(
             NUMERAI_API_URL=setup.url,
@@ -592,69 +615,94 @@ def report(results: dict[str, list[Run]], max_diff: float) -> tuple[str, bool]:
     return "\n".join(lines), all(ok for *_, ok in checks)
 
 
+def describe_load(before: float, after: float) -> str:
+    """Wall times are only as good as the machine is quiet: say how busy it was."""
+    quiet = BUSY_LOAD_FRACTION * (os.cpu_count() or 1)
+    # The bench itself keeps about one CPU busy while it measures.
+    busy = before > quiet or after > quiet + 1
+    return f"load average (1 min) before/after: {before:.2f} / {after:.2f}" + (
+        "  — machine busy: wall times are inflated, CPU seconds are steadier" if busy else ""
+    )
+
+
+def figures(results: dict[str, list[Run]]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        kind: [
+            {
+                "wall_s": r.measured.wall_s,
+                "peak_rss_mib": r.measured.peak_rss_mib,
+                "cpu_s": r.measured.cpu_s,
+                "durations": r.durations,
+            }
+            for r in runs
+        ]
+        for kind, runs in results.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_job", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="rounds (median of)")
+    parser.add_argument(
+        "--feature-set",
+        action="append",
+        choices=FEATURE_SET_CHOICES,
+        dest="feature_sets",
+        help=f"the model's feature set (repeatable; default {' and '.join(DEFAULT_FEATURE_SETS)})",
+    )
     parser.add_argument("--scratch", type=Path, default=SCRATCH, help="cache and run dirs")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     args = parser.parse_args(argv)
     if args.runs < MIN_RUNS:
         parser.error(f"--runs must be ≥ {MIN_RUNS}")
+    feature_sets = list(dict.fromkeys(args.feature_sets or DEFAULT_FEATURE_SETS))
     scratch = args.scratch.resolve()
     scratch.mkdir(parents=True, exist_ok=True)
 
-    load_before = os.getloadavg()[0]
     ensure_bytecode()
     log("bytecode compiled for both sides (venv checked; job, common, predictors, baseline)")
     log("starting the fake Numerai with the full-size round…")
     fake, url = start_fake(scratch)
-    runs_dir = scratch / "runs"
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback fake Numerai; "
+        f"live {LIVE_ROWS} rows × 3,555 int8 features, model {MODEL_ITERATIONS} trees × depth "
+        f"{MODEL_DEPTH}; fresh data dir per cold run; bytecode compiled",
+        flush=True,
+    )
+    verdicts: dict[str, bool] = {}
+    dump: dict[str, Any] = {}
     try:
-        setup = prepare(scratch, url)
-        started = time.monotonic()
-        results = bench(setup, args.runs, runs_dir)
-        max_diff = check_same_predictions(url, results["baseline"][0], results["job"][0])
-        log(f"measured in {time.monotonic() - started:.0f} s")
+        # Every model first: training is not measured and must not overlap a measurement.
+        setups = [prepare(scratch, url, feature_set) for feature_set in feature_sets]
+        for setup in setups:
+            features = len(feature_list(scratch, setup.feature_set))
+            log(f"feature set {setup.feature_set!r} ({features} features): measuring…")
+            load_before = os.getloadavg()[0]
+            started = time.monotonic()
+            results = bench(setup, args.runs, scratch / "runs" / setup.feature_set)
+            max_diff = check_same_predictions(url, results["baseline"][0], results["job"][0])
+            log(f"{setup.feature_set!r} measured in {time.monotonic() - started:.0f} s")
+            table, verdicts[setup.feature_set] = report(results, max_diff)
+            print(
+                f"\n== feature set {setup.feature_set!r}: the model reads {features} of the "
+                f"round's 3,555 features\n{describe_load(load_before, os.getloadavg()[0])}\n"
+                f"{table}",
+                flush=True,
+            )
+            dump[setup.feature_set] = figures(results)
     except MeasurementError as exc:
         print(f"bench-job: measurement failed: {exc}", file=sys.stderr)
         return 2
     finally:
         stop(fake)
-    table, ok = report(results, max_diff)
+        if args.json and dump:
+            args.json.write_text(json.dumps(dump, indent=2))
+    ok = all(verdicts.values())
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback fake Numerai; "
-        f"live {LIVE_ROWS} rows × 3,555 int8 features, model {MODEL_ITERATIONS} trees × depth "
-        f"{MODEL_DEPTH} on {FEATURE_SET!r}; fresh data dir per cold run; bytecode compiled"
+        "\noverall: "
+        + ", ".join(f"{name} {verdict(passed)}" for name, passed in verdicts.items())
+        + f" → {verdict(ok)}"
     )
-    # Wall times are only as good as the machine is quiet: say how busy it was.
-    load_after = os.getloadavg()[0]
-    quiet = BUSY_LOAD_FRACTION * (os.cpu_count() or 1)
-    # The bench itself keeps about one CPU busy while it measures.
-    busy = load_before > quiet or load_after > quiet + 1
-    print(
-        f"load average (1 min) before/after: {load_before:.2f} / {load_after:.2f}"
-        + ("  — machine busy: wall times are inflated, CPU seconds are steadier" if busy else "")
-    )
-    print(table)
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    kind: [
-                        {
-                            "wall_s": r.measured.wall_s,
-                            "peak_rss_mib": r.measured.peak_rss_mib,
-                            "cpu_s": r.measured.cpu_s,
-                            "durations": r.durations,
-                        }
-                        for r in runs
-                    ]
-                    for kind, runs in results.items()
-                },
-                indent=2,
-            )
-        )
-    print(f"overall: {verdict(ok)}")
     return 0 if ok else 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -65,3 +66,59 @@ def test_a_failed_model_exits_1(job, pred1_models):
 
     assert result.code == 1
     assert result.summary("alpha")["reason"] == "upload: Submission window closed"
+
+
+def _run_module_job(job, prelude: str, *argv: str, **env: str | None):
+    """``python -c`` that runs ``prelude`` and then ``job`` as ``__main__`` (as ``-m`` does)."""
+    code = (
+        f"import runpy, sys\n{prelude}\n"
+        f"sys.argv = ['job', *{list(argv)!r}]\n"
+        "runpy.run_module('job', run_name='__main__', alter_sys=True)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env={**base, **job.env(**env)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_process_ends_without_teardown_and_loses_no_output(job, pred1_models, tmp_path):
+    """``python -m job`` leaves with os._exit: exit-time work (here an atexit hook standing
+    for the interpreter's teardown) is skipped, the exit code and every log line are kept."""
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    marker = tmp_path / "atexit-ran"
+    hook = f"import atexit\natexit.register(open, {str(marker)!r}, 'w')"
+    output = tmp_path / "alpha.csv"
+
+    proc = _run_module_job(
+        job, hook, "--dry-run", "--output", str(output), NUMERAI_MODEL_ID=MODEL_A
+    )
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists()
+    last = json.loads(proc.stdout.splitlines()[-1])  # stdout is a pipe: block-buffered
+    assert last["event"] == "dry_run" and output.is_file()
+
+    failed = _run_module_job(job, hook, NUMERAI_MODEL_ID=UNREGISTERED)
+    assert failed.returncode == 2 and UNREGISTERED in failed.stdout
+    assert not marker.exists()
+
+
+def test_under_a_profiler_the_interpreter_exits_normally(job, pred1_models, tmp_path):
+    """Profilers and coverage write their results at exit: then no os._exit."""
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    marker = tmp_path / "atexit-ran"
+    hook = (
+        f"import atexit\natexit.register(open, {str(marker)!r}, 'w')\n"
+        "sys.setprofile(lambda *event: None)"
+    )
+
+    proc = _run_module_job(job, hook, NUMERAI_MODEL_ID=UNREGISTERED)
+
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert marker.exists()

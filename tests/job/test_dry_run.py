@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tests.job.support import MODEL_A, MODEL_B, pred1_entry
+from tests.job.support import MODEL_A, MODEL_B, MODEL_C, pred1_entry
 
 
 def live_ids(synthetic_data) -> set[str]:
@@ -88,3 +88,26 @@ def test_output_that_cannot_be_a_directory_is_exit_2(job, pred1_models):
     assert result.code == 2
     assert f"--output {blocker}: cannot create directory" in result.output
     assert job.fake.file_gets("live.parquet") == 0
+
+
+def test_models_on_the_same_features_predict_as_each_alone(job, pred1_models, tmp_path):
+    """Models with the same feature list share the job's converted matrix (gamma uses
+    alpha's, beta converts its own); each gets exactly the predictions it gets alone."""
+    copy = tmp_path / "copy.cbm"
+    copy.write_bytes(pred1_models["medium"].read_bytes())  # another file: nothing else shared
+    job.register(
+        alpha=pred1_entry(MODEL_A, pred1_models["medium"]),
+        gamma=pred1_entry(MODEL_C, copy),
+        beta=pred1_entry(MODEL_B, pred1_models["small"], feature_set="small"),
+    )
+    together = job.run("--dry-run", "--output", str(tmp_path / "together"), NUMERAI_MODEL_ID="all")
+    assert together.code == 0, together.output
+
+    for name, model_id in (("alpha", MODEL_A), ("beta", MODEL_B), ("gamma", MODEL_C)):
+        alone = job.run(
+            "--dry-run", "--output", str(tmp_path / f"{name}.csv"), NUMERAI_MODEL_ID=model_id
+        )
+        assert alone.code == 0, alone.output
+        shared = (tmp_path / "together" / f"{name}.csv").read_bytes()
+        assert shared == (tmp_path / f"{name}.csv").read_bytes(), name
+    assert (tmp_path / "alpha.csv").read_bytes() == (tmp_path / "gamma.csv").read_bytes()

@@ -8,10 +8,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from job.live import LiveLoader
 from job.retry import NO_DELAY
+from job.runner import RoundContext
 from predictors.loader import PredictorError, load_predictor
 from predictors.pred1 import train
-from predictors.pred1.predictor import create, rank_unit
+from predictors.pred1.predictor import create, feature_blocks, rank_unit
 from predictors.protocol import Predictor
 
 
@@ -54,6 +56,53 @@ def test_chunking_does_not_change_predictions(pred1_models, synthetic_data, feat
     # Same as CatBoost on the plain float matrix, nulls as NaN.
     reference = live.select(pl.col(predictor.features).cast(pl.Float32)).to_numpy()
     np.testing.assert_allclose(whole, rank_unit(predictor.model.predict(reference)))
+
+
+def test_blocks_are_fortran_float32_with_nan_for_nulls(pred1_models, synthetic_data):
+    predictor = create(model_path=str(pred1_models["medium"]))
+    live = pl.read_parquet(synthetic_data / "live.parquet", columns=["id", *predictor.features])
+
+    blocks = list(feature_blocks(live, predictor.features, 128))
+
+    assert [len(b) for b in blocks] == [128, 128, 44]
+    assert all(b.dtype == np.float32 and b.flags.f_contiguous for b in blocks)
+    expected = live.select(pl.col(predictor.features).cast(pl.Float32)).to_numpy()
+    assert np.isnan(expected).any()
+    np.testing.assert_array_equal(np.concatenate(blocks), expected)
+
+
+def test_models_sharing_the_jobs_matrix_predict_as_with_their_own_conversion(
+    pred1_models, synthetic_data, tmp_path
+):
+    """Two models on the same features (different files, so nothing else is shared) use
+    one conversion through the job's context, with the same predictions as alone."""
+    copy = tmp_path / "other.cbm"
+    copy.write_bytes(pred1_models["medium"].read_bytes())
+    first = create(model_path=str(pred1_models["medium"]))
+    second = create(model_path=str(copy))
+    second.chunk_rows = 64  # blocks of another size from the same matrix
+    loader = LiveLoader()
+    path = synthetic_data / "live.parquet"
+    context = RoundContext(842, "v5.3", cache=None, logger=None, live=loader)
+
+    shared = [m.predict(loader.load(path, m.features), context) for m in (first, second)]
+
+    assert loader.loads == 1 and loader.conversions == 1
+    live = pl.read_parquet(path, columns=["id", *first.features])
+    alone = first.predict(live, context=None)
+    np.testing.assert_array_equal(shared[0], alone)
+    np.testing.assert_array_equal(shared[1], alone)
+
+
+def test_blocks_that_miss_rows_are_an_error(pred1_models, synthetic_data):
+    class ShortContext:
+        def feature_blocks(self, columns, rows):
+            return iter([np.zeros((10, len(columns)), dtype=np.float32, order="F")])
+
+    predictor = create(model_path=str(pred1_models["small"]), feature_set="small")
+    live = pl.read_parquet(synthetic_data / "live.parquet", columns=["id", *predictor.features])
+    with pytest.raises(ValueError, match="feature blocks held 10 rows, live data 300"):
+        predictor.predict(live, ShortContext())
 
 
 def test_rank_unit_averages_ties():

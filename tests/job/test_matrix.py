@@ -1,0 +1,139 @@
+"""Live features as one shared matrix (job.matrix, LiveLoader.matrix): what the blocks hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from job.live import LiveDataError, LiveLoader
+from job.matrix import MISSING, FeatureMatrix, MatrixError
+
+
+def reference(frame: pl.DataFrame, columns: list[str]) -> np.ndarray:
+    """The plain float32 matrix, nulls as NaN, straight from polars."""
+    return frame.select(pl.col(columns).cast(pl.Float32)).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def live(synthetic_data) -> pl.DataFrame:
+    return pl.read_parquet(synthetic_data / "live.parquet")
+
+
+@pytest.fixture(scope="module")
+def features(live) -> list[str]:
+    return [c for c in live.columns if c.startswith("feature_")]
+
+
+def test_int8_features_give_fortran_float32_blocks_with_nan_for_nulls(live, features):
+    assert live.select(pl.col(features).null_count()).sum_horizontal().item() > 0
+
+    matrix = FeatureMatrix.from_frame(live, features)
+    blocks = list(matrix.blocks(128))
+
+    assert matrix.values.dtype == np.int8 and matrix.has_missing  # stored small
+    assert [len(b) for b in blocks] == [128, 128, 44]  # 300 rows, the last block short
+    for block in blocks:
+        assert block.dtype == np.float32
+        assert block.flags.f_contiguous and block.shape[1] == len(features)
+    whole = np.concatenate(blocks)
+    expected = reference(live, features)
+    np.testing.assert_array_equal(whole, expected)  # NaN where polars has nulls, in place
+    assert np.isnan(whole).sum() == live.select(pl.col(features).null_count()).sum_horizontal()[0]
+
+
+def test_columns_come_in_the_order_asked(live, features):
+    picked = [features[7], features[2], features[30]]
+    whole = np.concatenate(list(FeatureMatrix.from_frame(live, picked).blocks(1000)))
+    np.testing.assert_array_equal(whole, reference(live, picked))
+
+
+def test_each_block_is_a_fresh_array(live, features):
+    matrix = FeatureMatrix.from_frame(live, features)
+    first = next(matrix.blocks(50))
+    first[:] = 99.0  # a predictor scribbling on its block
+    again = next(matrix.blocks(50))
+    np.testing.assert_array_equal(again, reference(live, features)[:50])
+
+
+def test_an_int8_column_using_the_stand_in_value_is_kept_exact():
+    frame = pl.DataFrame(
+        {
+            "a": pl.Series([MISSING, None, 3], dtype=pl.Int8),
+            "b": pl.Series([1, 2, None], dtype=pl.Int8),
+        }
+    )
+    matrix = FeatureMatrix.from_frame(frame, ["a", "b"])
+    [block] = matrix.blocks(10)
+    assert matrix.values.dtype == np.float32  # MISSING cannot stand for null here
+    np.testing.assert_array_equal(block, [[MISSING, 1.0], [np.nan, 2.0], [3.0, np.nan]])
+
+
+def test_other_numeric_columns_become_float32():
+    frame = pl.DataFrame(
+        {
+            "f": pl.Series([0.25, None, 1.5], dtype=pl.Float64),
+            "i": pl.Series([7, 8, 9], dtype=pl.Int64),
+            "flag": pl.Series([True, False, None]),
+        }
+    )
+    [block] = FeatureMatrix.from_frame(frame, ["f", "i", "flag"]).blocks(3)
+    assert block.dtype == np.float32 and block.flags.f_contiguous
+    np.testing.assert_array_equal(block, [[0.25, 7, 1], [np.nan, 8, 0], [1.5, 9, np.nan]])
+
+
+def test_without_nulls_int8_values_pass_unchanged():
+    frame = pl.DataFrame({"a": pl.Series([MISSING, 0, 4], dtype=pl.Int8)})
+    matrix = FeatureMatrix.from_frame(frame, ["a"])
+    assert matrix.values.dtype == np.int8 and not matrix.has_missing
+    np.testing.assert_array_equal(next(matrix.blocks(3)), [[MISSING], [0], [4]])
+
+
+def test_text_columns_and_bad_block_sizes_are_refused(live, features):
+    with pytest.raises(MatrixError, match=r"column 'era' is String, not a number"):
+        FeatureMatrix.from_frame(live, [features[0], "era"])
+    with pytest.raises(ValueError, match="rows per block must be at least 1"):
+        next(FeatureMatrix.from_frame(live, features).blocks(0))
+
+
+def test_loader_converts_once_per_frame_and_column_list(synthetic_data, features):
+    path = synthetic_data / "live.parquet"
+    loader = LiveLoader()
+    loader.load(path, features)
+
+    first = loader.matrix(features)
+    assert loader.matrix(features) is first  # the next model with these columns shares it
+    assert loader.conversions == 1
+
+    subset = loader.matrix(features[:5])  # another column list replaces it
+    assert subset.shape == (300, 5) and loader.conversions == 2
+    loader.matrix(features)
+    assert loader.conversions == 3  # only one matrix is kept at a time
+
+    loader.load(path, None)  # a new frame drops the matrix of the old one
+    assert loader.matrix(features) is not first
+    assert loader.conversions == 4
+
+
+def test_loader_matrix_failures_name_the_columns(synthetic_data, features):
+    loader = LiveLoader()
+    with pytest.raises(LiveDataError, match="no live data loaded yet"):
+        loader.matrix(features)
+    loader.load(synthetic_data / "live.parquet", features[:3])
+    with pytest.raises(LiveDataError, match=f"loaded live data has no column.*{features[3]}"):
+        loader.matrix(features[:4])
+    with pytest.raises(LiveDataError, match=f"more than once: {features[1]}"):
+        loader.matrix([features[1], features[0], features[1]])
+    with pytest.raises(LiveDataError, match="live data: column 'id' is String, not a number"):
+        loader.matrix(["id", features[0]])
+    assert loader.conversions == 0
+
+
+def test_loader_hands_each_model_its_own_frame_for_the_same_columns(synthetic_data, features):
+    path = synthetic_data / "live.parquet"
+    loader = LiveLoader()
+    first = loader.load(path, features)
+    first.drop_in_place(features[0])  # a predictor mutating its frame
+    second = loader.load(path, features)
+    assert second.columns == ["id", *features]
+    assert loader.loads == 1
