@@ -35,10 +35,12 @@ class MatrixError(ValueError):
 
 
 class FeatureMatrix:
-    def __init__(self, values: np.ndarray, columns: Sequence[str], *, has_missing: bool):
+    def __init__(self, values: np.ndarray, columns: Sequence[str], *, nulls: int):
         self.values = values  # (rows, columns), Fortran order, int8 or float32
         self.columns = tuple(columns)
-        self.has_missing = has_missing  # int8 storage holds MISSING for nulls
+        self.nulls = nulls  # how many cells are null
+        # int8 storage holds MISSING for nulls (float32 holds NaN already)
+        self.has_missing = values.dtype == np.int8 and nulls > 0
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -46,21 +48,25 @@ class FeatureMatrix:
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, columns: Sequence[str]) -> FeatureMatrix:
-        part = frame.select(columns)
-        for name, dtype in part.schema.items():
-            if not (dtype.is_numeric() or dtype == pl.Boolean):
-                raise MatrixError(f"column {name!r} is {dtype}, not a number")
-        int8 = all(dtype == pl.Int8 for dtype in part.dtypes)
-        has_nulls = bool(part.width) and part.null_count().sum_horizontal().item() > 0
-        if int8 and has_nulls and part.select(pl.all().min()).min_horizontal().item() == MISSING:
-            int8 = False  # MISSING is a real value here: it cannot also stand for null
-        values = np.empty(part.shape, dtype=np.int8 if int8 else np.float32, order="F")
-        for start in range(0, part.width, CONVERT_COLUMNS):
-            batch = part[:, start : start + CONVERT_COLUMNS]
-            # float32 keeps nulls as NaN; int8 cannot, hence the stand-in.
-            batch = batch.fill_null(MISSING) if int8 else batch.cast(pl.Float32)
-            values[:, start : start + batch.width] = batch.to_numpy(order="fortran")
-        return cls(values, part.columns, has_missing=int8 and has_nulls)
+        # Series by name, not frame.select(columns): polars builds one expression per
+        # column there (15 ms for 3,555 columns, here 3 ms).
+        by_name = dict(zip(frame.columns, frame.get_columns(), strict=True))
+        absent = [name for name in columns if name not in by_name]
+        if absent:
+            raise MatrixError(f"no column {absent[0]!r} in the frame")
+        series = [by_name[name] for name in columns]
+        for column in series:
+            if not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
+                raise MatrixError(f"column {column.name!r} is {column.dtype}, not a number")
+        int8 = all(column.dtype == pl.Int8 for column in series)
+        nulls = sum(column.null_count() for column in series)
+        values = _convert(series, frame.height, int8=int8)
+        # A column that holds MISSING as a value makes it ambiguous: count the stand-ins
+        # (7 ms at full size; a polars min() per column costs 22 ms).
+        if int8 and nulls and np.count_nonzero(values == MISSING) != nulls:
+            del values  # before the float32 copy: never both at once
+            values = _convert(series, frame.height, int8=False)
+        return cls(values, columns, nulls=nulls)
 
     def blocks(self, rows: int) -> Iterator[np.ndarray]:
         """Fortran-ordered float32 blocks of at most ``rows`` rows, top to bottom, nulls as
@@ -76,3 +82,13 @@ class FeatureMatrix:
             # Drop this block before making the next, so that (when the caller lets go of
             # it too) one block's memory serves them all.
             del block
+
+
+def _convert(series: Sequence[pl.Series], rows: int, *, int8: bool) -> np.ndarray:
+    values = np.empty((rows, len(series)), dtype=np.int8 if int8 else np.float32, order="F")
+    for start in range(0, len(series), CONVERT_COLUMNS):
+        batch = pl.DataFrame(series[start : start + CONVERT_COLUMNS])
+        # float32 keeps nulls as NaN; int8 cannot, hence the stand-in.
+        batch = batch.fill_null(MISSING) if int8 else batch.cast(pl.Float32)
+        values[:, start : start + batch.width] = batch.to_numpy(order="fortran")
+    return values

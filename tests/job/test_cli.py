@@ -122,3 +122,27 @@ def test_under_a_profiler_the_interpreter_exits_normally(job, pred1_models, tmp_
 
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert marker.exists()
+
+
+def test_the_collector_is_paused_only_while_the_heavy_modules_load(job, pred1_models):
+    """Their ~100,000 objects are frozen (never scanned again); collection resumes after."""
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    probe = (
+        "import gc, sys\nfrom job.cli import main\n"
+        "assert 'job.runner' not in sys.modules and gc.get_freeze_count() == 0\n"
+        "code = main()\n"
+        "full = gc.get_stats()[2]['collections']\n"
+        "print(code, gc.isenabled(), gc.get_freeze_count() > 10_000, full)\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        env={**base, **job.env(NUMERAI_MODEL_ID=UNREGISTERED)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # No full collection ran (without the pause, loading them triggers two).
+    assert proc.stdout.strip().splitlines()[-1] == "2 True True 0", proc.stdout + proc.stderr

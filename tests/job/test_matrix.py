@@ -92,6 +92,8 @@ def test_without_nulls_int8_values_pass_unchanged():
 def test_text_columns_and_bad_block_sizes_are_refused(live, features):
     with pytest.raises(MatrixError, match=r"column 'era' is String, not a number"):
         FeatureMatrix.from_frame(live, [features[0], "era"])
+    with pytest.raises(MatrixError, match=r"no column 'feature_nope' in the frame"):
+        FeatureMatrix.from_frame(live, [features[0], "feature_nope"])
     with pytest.raises(ValueError, match="rows per block must be at least 1"):
         next(FeatureMatrix.from_frame(live, features).blocks(0))
 
