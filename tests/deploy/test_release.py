@@ -106,7 +106,8 @@ def test_gcloudignore_uploads_sources_and_models_not_junk(tmp_path: Path) -> Non
             "predictors/models.toml", "predictors/pred1/model.cbm"]
     drop = [".venv/lib/x.py", ".git/HEAD", ".data/v5.3/live.parquet", "tests/test_x.py",
             "job/__pycache__/x.cpython-311.pyc", "build/image-test/rootfs.tar",
-            "predictors/pred1/catboost_info/learn.tsv", ".env"]
+            "predictors/pred1/catboost_info/learn.tsv", ".env",
+            ".bench/model/pred1.cbm", ".rehearsal/pred1.cbm", ".demo/pred1.cbm"]
     for name in keep + drop:
         (tree / name).parent.mkdir(parents=True, exist_ok=True)
         (tree / name).write_text("x")
