@@ -33,7 +33,7 @@ lint: bootstrap ## ruff
 rehearse: bootstrap ## the job end to end against a local fake Numerai (scratch dir .rehearsal/)
 	$(RUN) python -m local.rehearse
 
-bench-job: bootstrap ## job vs the example-scripts way on a full-size round (scratch .bench/; ~1-2 min)
+bench-job: bootstrap ## job vs the example-scripts way on a full-size round, all + medium feature sets (scratch .bench/; ~1.5 min, +3 min to train the models on first use)
 	$(RUN) python -m tests.bench.bench_job
 
 # --- dispatcher (issue: dispatcher) --------------------------------------------
