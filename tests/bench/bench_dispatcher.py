@@ -27,7 +27,6 @@ import http.client
 import importlib.util
 import json
 import os
-import signal
 import socket
 import statistics
 import subprocess
@@ -40,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+
+from tests.bench.processes import child_env, stop, verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "bench-webhook-token-0123456789abcdef"
@@ -58,7 +59,6 @@ MEMORY_BUDGET_MIB = 128  # Cloud Run's smallest service memory
 # Polling for "is it up yet": fine enough not to blur a ~0.3 s measurement.
 POLL_S = 0.002
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 15.0
 
 HELLO_WORLD = '''\
 """The floor: the smallest aiohttp server, started the same way."""
@@ -87,21 +87,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(extra)
-    return env
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # The fake is a stdlib http.server, which writes a response's headers and body in two
@@ -335,9 +320,6 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 # --- main ----------------------------------------------------------------------------
 
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def main(argv: list[str] | None = None) -> int:

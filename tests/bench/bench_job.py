@@ -49,7 +49,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -60,6 +59,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tests.bench.processes import child_env, stop, verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRATCH = REPO_ROOT / ".bench"
@@ -92,7 +93,6 @@ PREDICTION_TOLERANCE = 1e-9
 
 # Generating the full-size dataset takes ~20 s on first use; later starts reuse it.
 FAKE_START_TIMEOUT_S = 300.0
-STOP_TIMEOUT_S = 15.0
 TRAIN_TIMEOUT_S = 900.0
 # A measured run takes a few seconds; anything near this is a hang.
 RUN_TIMEOUT_S = 300.0
@@ -143,21 +143,6 @@ class MeasurementError(Exception):
 # --- processes -----------------------------------------------------------------------
 
 
-def child_env(**extra: str) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(extra)
-    return env
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass(frozen=True)
@@ -522,9 +507,6 @@ def bench(setup: Setup, rounds: int, runs_dir: Path) -> dict[str, list[Run]]:
 
 # --- report --------------------------------------------------------------------------
 
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def median_of(runs: list[Run], attr: str) -> float:
