@@ -63,6 +63,10 @@ def _size_connection_pool(client: Any) -> None:
     session = getattr(client.transport, "_session", None)
     if session is None:
         return
+    # requests otherwise re-reads the environment for proxy settings and looks for a
+    # ~/.netrc on every call (~15% of the client's CPU per launch, profiled). The API is
+    # reached directly from Cloud Run; a proxy is never configured through env here.
+    session.trust_env = False
     from requests.adapters import HTTPAdapter
 
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=HTTP_POOL_SIZE)

@@ -238,3 +238,16 @@ async def test_the_job_reads_the_overrides_the_dispatcher_sends(
     assert read.round == round_read
     assert read.trigger_id == payload["triggerId"]
     assert read.is_test is is_test
+
+
+async def test_proxy_variables_in_the_environment_do_not_divert_launches(
+    client, fake_cloud_run, monkeypatch
+) -> None:
+    # The client's session ignores the environment (no per-call proxy/netrc lookups):
+    # a stray proxy variable must not send the launch anywhere but the API endpoint.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    resp = await client.post(pred_url(), json=body("trig-proxy"))
+    assert resp.status == 202, await resp.text()
+    assert [run.env["TRIGGER_ID"] for run in fake_cloud_run.runs] == ["trig-proxy"]
