@@ -112,6 +112,18 @@ def _check(name: str, value: str, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
+# OpsSettings field, make variable, default, pattern, what it names (for the error).
+_NAMED_RESOURCES = (
+    ("repository", "REPOSITORY", DEFAULT_REPOSITORY, _RESOURCE, "Artifact Registry repository id"),
+    ("job_name", "JOB_NAME", DEFAULT_JOB_NAME, _RESOURCE, "Cloud Run job name"),
+    ("service_name", "SERVICE_NAME", DEFAULT_SERVICE_NAME, _RESOURCE, "Cloud Run service name"),
+    ("job_sa", "JOB_SA", DEFAULT_JOB_SA, _ACCOUNT_ID, "service account id"),
+    ("dispatcher_sa", "DISPATCHER_SA", DEFAULT_DISPATCHER_SA, _ACCOUNT_ID, "service account id"),
+    ("build_sa", "BUILD_SA", DEFAULT_BUILD_SA, _ACCOUNT_ID, "service account id"),
+    ("scheduler_sa", "SCHEDULER_SA", DEFAULT_SCHEDULER_SA, _ACCOUNT_ID, "service account id"),
+)
+
+
 def load_settings(
     environ: Mapping[str, str],
     overrides: Mapping[str, str | None],
@@ -139,51 +151,16 @@ def load_settings(
     if not region and not dry_run:
         region = (config_value("run/region") or "").strip()
     region = region or DEFAULT_REGION
+    project = _check("PROJECT", project, _PROJECT, "Google Cloud project id")
+    region = _check("REGION", region, _REGION, "Cloud Run region (e.g. europe-west1)")
+    named = {
+        field: _check(var, _pick(overrides, environ, var, default), pattern, what)
+        for field, var, default, pattern, what in _NAMED_RESOURCES
+    }
     return OpsSettings(
-        project=_check("PROJECT", project, _PROJECT, "Google Cloud project id"),
-        region=_check("REGION", region, _REGION, "Cloud Run region (e.g. europe-west1)"),
-        repository=_check(
-            "REPOSITORY",
-            _pick(overrides, environ, "REPOSITORY", DEFAULT_REPOSITORY),
-            _RESOURCE,
-            "Artifact Registry repository id",
-        ),
-        job_name=_check(
-            "JOB_NAME",
-            _pick(overrides, environ, "JOB_NAME", DEFAULT_JOB_NAME),
-            _RESOURCE,
-            "Cloud Run job name",
-        ),
-        service_name=_check(
-            "SERVICE_NAME",
-            _pick(overrides, environ, "SERVICE_NAME", DEFAULT_SERVICE_NAME),
-            _RESOURCE,
-            "Cloud Run service name",
-        ),
-        job_sa=_check(
-            "JOB_SA",
-            _pick(overrides, environ, "JOB_SA", DEFAULT_JOB_SA),
-            _ACCOUNT_ID,
-            "service account id",
-        ),
-        dispatcher_sa=_check(
-            "DISPATCHER_SA",
-            _pick(overrides, environ, "DISPATCHER_SA", DEFAULT_DISPATCHER_SA),
-            _ACCOUNT_ID,
-            "service account id",
-        ),
-        build_sa=_check(
-            "BUILD_SA",
-            _pick(overrides, environ, "BUILD_SA", DEFAULT_BUILD_SA),
-            _ACCOUNT_ID,
-            "service account id",
-        ),
+        project=project,
+        region=region,
+        **named,
         dry_run=dry_run,
         models_file=registry_path(environ),
-        scheduler_sa=_check(
-            "SCHEDULER_SA",
-            _pick(overrides, environ, "SCHEDULER_SA", DEFAULT_SCHEDULER_SA),
-            _ACCOUNT_ID,
-            "service account id",
-        ),
     )

@@ -11,7 +11,15 @@ import pytest
 from dispatcher.launcher import OVERRIDE_NAMES
 from job.settings import IF_SUBMITTED_CHOICES
 from ops.schedule import IF_SUBMITTED_CHOICES as OPS_IF_SUBMITTED_CHOICES
-from tests.deploy.conftest import PROJECT, PUBLIC_ID, REGION, SECRET_KEY, FakeGcloud, write_registry
+from tests.deploy.conftest import (
+    PROJECT,
+    PUBLIC_ID,
+    REGION,
+    SECRET_KEY,
+    FakeGcloud,
+    iam_grants,
+    write_registry,
+)
 
 DEMO_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
 ID_A = "11111111-1111-4111-8111-111111111111"
@@ -55,16 +63,6 @@ def _schedule(gcloud: FakeGcloud, **env: str):
     return gcloud.ops("schedule", PROJECT=PROJECT, REGION=REGION, **env)
 
 
-def _grants(argvs: list[list[str]]) -> list[tuple[str, str, str, str]]:
-    grants = []
-    for argv in argvs:
-        if "add-iam-policy-binding" not in argv:
-            continue
-        i = argv.index("add-iam-policy-binding")
-        member = next(a.split("=", 1)[1] for a in argv if a.startswith("--member="))
-        role = next(a.split("=", 1)[1] for a in argv if a.startswith("--role="))
-        grants.append((" ".join(argv[:i]), argv[i + 1], member, role))
-    return grants
 
 
 def _body(gcloud: FakeGcloud, name: str) -> dict:
@@ -156,7 +154,7 @@ def test_models_on_two_jobs_get_one_schedule_each(
     assert {j["schedule"] for j in jobs.values()} == {"30 13 * * 2-6"}
     assert {j["time-zone"] for j in jobs.values()} == {"Europe/London"}
     # One grant per Cloud Run job, on that job.
-    assert sorted(g[1] for g in _grants(project.argvs())) == ["numerai-job", "numerai-job-big"]
+    assert sorted(g[1] for g in iam_grants(project.argvs())) == ["numerai-job", "numerai-job-big"]
 
 
 @pytest.mark.parametrize("choice", ["skip", "resubmit"])
@@ -192,7 +190,7 @@ def test_one_named_model_is_named_by_id(project: FakeGcloud) -> None:
 def test_least_privilege(project: FakeGcloud, three_models: Path) -> None:
     project.update(run_jobs=["numerai-job", "numerai-job-big"])
     assert _schedule(project, NUMERAI_MODELS_FILE=str(three_models)).code == 0
-    grants = _grants(project.argvs())
+    grants = iam_grants(project.argvs())
     # Only the executor role, to the scheduler account, on each job resource: nothing on
     # the project (the Cloud Scheduler agent's role is already there after enabling).
     assert grants == [
@@ -213,7 +211,7 @@ def test_a_project_without_the_scheduler_agent_role_gets_it(project: FakeGcloud)
     project.update(scheduler_agent_auto_grant=False)
     run = _schedule(project)
     assert run.code == 0, run.output
-    assert [g for g in _grants(project.argvs()) if g[0] == "projects"] == [
+    assert [g for g in iam_grants(project.argvs()) if g[0] == "projects"] == [
         ("projects", PROJECT, AGENT, "roles/cloudscheduler.serviceAgent")
     ]
     assert ["projects", "add-iam-policy-binding", PROJECT, "--condition=None",

@@ -136,6 +136,19 @@ def mutating(argvs: list[list[str]]) -> list[list[str]]:
     return [a for a in argvs if any(v in a for v in verbs)]
 
 
+def iam_grants(argvs: list[list[str]]) -> list[tuple[str, str, str, str]]:
+    """(resource kind, resource, member, role) of every IAM binding added."""
+    found = []
+    for argv in argvs:
+        if "add-iam-policy-binding" not in argv:
+            continue
+        i = argv.index("add-iam-policy-binding")
+        member = next(a.split("=", 1)[1] for a in argv if a.startswith("--member="))
+        role = next(a.split("=", 1)[1] for a in argv if a.startswith("--role="))
+        found.append((" ".join(argv[:i]), argv[i + 1], member, role))
+    return found
+
+
 def write_registry(path: Path, models: dict[str, dict[str, str]]) -> Path:
     lines = []
     for name, fields in models.items():

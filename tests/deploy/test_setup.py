@@ -18,6 +18,7 @@ from tests.deploy.conftest import (
     SECRET_KEY,
     VERB_TIMEOUT,
     FakeGcloud,
+    iam_grants,
     mutating,
 )
 
@@ -31,17 +32,6 @@ def _setup(gcloud: FakeGcloud, **env: str):
     return gcloud.ops("setup", PROJECT=PROJECT, REGION=REGION, **{**KEYS, **env})
 
 
-def _grants(argvs: list[list[str]]) -> list[tuple[str, str, str, str]]:
-    """(resource kind, resource, member, role) of every binding added."""
-    grants = []
-    for argv in argvs:
-        if "add-iam-policy-binding" not in argv:
-            continue
-        i = argv.index("add-iam-policy-binding")
-        member = next(a.split("=", 1)[1] for a in argv if a.startswith("--member="))
-        role = next(a.split("=", 1)[1] for a in argv if a.startswith("--role="))
-        grants.append((" ".join(argv[:i]), argv[i + 1], member, role))
-    return grants
 
 
 def test_first_setup_creates_everything_with_narrow_roles(gcloud: FakeGcloud) -> None:
@@ -63,7 +53,7 @@ def test_first_setup_creates_everything_with_narrow_roles(gcloud: FakeGcloud) ->
     assert state["secrets"]["numerai-public-id"] == [PUBLIC_ID]
     assert state["secrets"]["numerai-secret"] == [SECRET_KEY]
 
-    grants = set(_grants(argvs))
+    grants = set(iam_grants(argvs))
     assert grants == {
         ("secrets", "numerai-public-id", f"serviceAccount:{JOB_SA}",
          "roles/secretmanager.secretAccessor"),
