@@ -633,8 +633,8 @@ class FakeCloudRun(GoogleApiFake):
             return self._v2_get_operation(name)
         return Response(404, google_error(404, f"fake: no route for {method} {request.path}"))
 
-    # --- v2 -----------------------------------------------------------------------
-    def _v2_run(self, request: Request, project: str, region: str, job: str) -> Response:
+    def _admit_run(self, project: str, region: str, job: str) -> Response | None:
+        """What every :run (v1 or v2) goes through first: latency, a queued fault, the job."""
         if self.latency:
             time.sleep(self.latency)
         fault = self._fault()
@@ -642,6 +642,13 @@ class FakeCloudRun(GoogleApiFake):
             return fault
         if not self._has_job(project, region, job):
             return self._job_not_found(project, region, job)
+        return None
+
+    # --- v2 -----------------------------------------------------------------------
+    def _v2_run(self, request: Request, project: str, region: str, job: str) -> Response:
+        refused = self._admit_run(project, region, job)
+        if refused is not None:
+            return refused
         body = request.json()
         overrides = body.get("overrides") or {}
         execution = self._new_execution(project, region, job, overrides)
@@ -919,13 +926,9 @@ class FakeCloudRun(GoogleApiFake):
         )
 
     def _v1_run(self, request: Request, project: str, region: str, job: str) -> Response:
-        if self.latency:
-            time.sleep(self.latency)
-        fault = self._fault()
-        if fault is not None:
-            return fault
-        if not self._has_job(project, region, job):
-            return self._job_not_found(project, region, job)
+        refused = self._admit_run(project, region, job)
+        if refused is not None:
+            return refused
         body = request.json()
         v1_overrides = body.get("overrides") or {}
         # v1 says timeoutSeconds (an int); record it the v2 way ("600s").
