@@ -12,7 +12,6 @@ What it shares with `make rehearse` lives in local/sandbox.py.
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import signal
@@ -26,9 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from common.registry import DEFAULT_MODELS_FILE
 from local.sandbox import (
-    DEMO_MODEL,
     FAKE_PUBLIC_ID,
     FAKE_SECRET_KEY,
     HTTP_TIMEOUT,
@@ -37,7 +34,7 @@ from local.sandbox import (
     clean_env,
     ensure_model,
     fetch_submissions,
-    find_entry,
+    parse_args,
     show,
     start_fake,
     step,
@@ -54,16 +51,8 @@ EXECUTION_TIMEOUT = 300.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
-    parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH, help="working directory")
-    parser.add_argument("--models-file", type=Path, default=Path(DEFAULT_MODELS_FILE))
-    parser.add_argument("--model", default=DEMO_MODEL, help="registry name of the model to run")
-    args = parser.parse_args(argv)
-
-    scratch = args.scratch.resolve()
-    scratch.mkdir(parents=True, exist_ok=True)
     try:
-        entry = find_entry(args.models_file, args.model)
+        scratch, entry = parse_args("python -m local.demo", __doc__, DEFAULT_SCRATCH, argv)
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,22 +9,19 @@ fake received, stops the fake and exits with the job's exit code.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
-from common.registry import DEFAULT_MODELS_FILE
 from local.sandbox import (
-    DEMO_MODEL,
     FAKE_PUBLIC_ID,
     FAKE_SECRET_KEY,
     LocalRunError,
     clean_env,
     ensure_model,
     fetch_submissions,
-    find_entry,
+    parse_args,
     start_fake,
     step,
     stop,
@@ -35,17 +32,13 @@ DEFAULT_SCRATCH = Path(".rehearsal")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.rehearse", description=__doc__)
-    parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH, help="working directory")
-    parser.add_argument("--models-file", type=Path, default=Path(DEFAULT_MODELS_FILE))
-    parser.add_argument("--model", default=DEMO_MODEL, help="registry name of the model to run")
-    args = parser.parse_args(argv)
-
-    scratch = args.scratch.resolve()
-    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        scratch, entry = parse_args("python -m local.rehearse", __doc__, DEFAULT_SCRATCH, argv)
+    except LocalRunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     fake = None
     try:
-        entry = find_entry(args.models_file, args.model)
         fake, url = start_fake(scratch)
         env = clean_env(NUMERAI_API_URL=url, NUMERAI_DATA_DIR=str(scratch / "data"))
         model_path = ensure_model(entry, scratch, env)

@@ -6,6 +6,7 @@ Everything lives in a scratch directory; ``predictors/pred1/model.cbm`` is never
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common.registry import ModelEntry, load_registry
+from common.registry import DEFAULT_MODELS_FILE, ModelEntry, load_registry
 
 DEMO_MODEL = "demo_pred1"
 # The fake writes its synthetic data first (a second or two), then its URL file.
@@ -49,6 +50,22 @@ def show(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def parse_args(
+    prog: str, description: str | None, default_scratch: Path, argv: list[str] | None
+) -> tuple[Path, ModelEntry]:
+    """The scratch directory (created) and the registry entry a local run is for.
+
+    Raises LocalRunError when the registry has no such model (exit 2 for the caller)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--scratch", type=Path, default=default_scratch, help="working directory")
+    parser.add_argument("--models-file", type=Path, default=Path(DEFAULT_MODELS_FILE))
+    parser.add_argument("--model", default=DEMO_MODEL, help="registry name of the model to run")
+    args = parser.parse_args(argv)
+    scratch = args.scratch.resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
+    return scratch, find_entry(args.models_file, args.model)
 
 
 def find_entry(models_file: Path, name: str) -> ModelEntry:

@@ -43,3 +43,17 @@ def test_rehearsal_trains_once_runs_the_job_and_shows_the_submission(tmp_path):
     assert "the fake received submission" in second.stdout
     after = shipped_model.stat().st_mtime_ns if shipped_model.exists() else None
     assert after == before  # the shipped model is never replaced by a synthetic one
+
+
+def test_rehearsal_of_an_unregistered_model_exits_2_naming_it(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "local.rehearse", "--scratch", str(tmp_path), "--model", "nope"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "has no [models.nope]" in done.stderr
+    assert "starting the fake" not in done.stdout  # nothing was started
