@@ -6,7 +6,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PYTHON ?= python3
 RUN := $(UV) run --frozen --all-extras
-# Bytecode compiled at install: without it every start recompiles (see DESIGN.md "Timing").
+# Bytecode compiled at install: without it every start recompiles (see docs/design.md "Start-up time").
 SYNC := $(UV) sync --frozen --all-extras --compile-bytecode
 
 .PHONY: help bootstrap test lint
@@ -27,7 +27,7 @@ test: bootstrap ## run the default test suite (what CI runs)
 lint: bootstrap ## ruff
 	$(RUN) ruff check .
 
-# --- job (issue: job) ---------------------------------------------------------
+# --- the job ---------------------------------------------------------------------
 .PHONY: rehearse bench-job
 
 rehearse: bootstrap ## the job end to end against a local fake Numerai (scratch dir .rehearsal/)
@@ -36,7 +36,7 @@ rehearse: bootstrap ## the job end to end against a local fake Numerai (scratch 
 bench-job: bootstrap ## job vs the example-scripts way on a full-size round, all + medium feature sets (scratch .bench/; ~1.5 min, +3 min to train the models on first use)
 	$(RUN) python -m tests.bench.bench_job
 
-# --- dispatcher (issue: dispatcher) --------------------------------------------
+# --- the dispatcher --------------------------------------------------------------
 .PHONY: demo bench-dispatcher
 
 demo: bootstrap ## whole system offline: fake Numerai, dispatcher (local mode), two webhooks → submissions
@@ -45,7 +45,7 @@ demo: bootstrap ## whole system offline: fake Numerai, dispatcher (local mode), 
 bench-dispatcher: bootstrap ## dispatcher cold start, round-open burst, warm latency, memory (fake API)
 	$(RUN) python -m tests.bench.bench_dispatcher
 
-# --- deployment (issue: delivery) ----------------------------------------------
+# --- deployment and operation --------------------------------------------------
 # Deployment verbs: python -m ops (standard library only, so no .venv is needed).
 # Inputs are make variables, e.g. `make rerun MODEL=all ROUND=612`; every verb prints the
 # gcloud commands it runs and DRY_RUN=1 only prints them. PROJECT/REGION default to

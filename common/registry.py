@@ -1,7 +1,8 @@
 """The model registry, ``predictors/models.toml``: Numerai model → predictor (and job).
 
-Read by the dispatcher (accept or reject a webhook, pick the Cloud Run job) and by the
-job (pick the predictor). Standard library only, so the dispatcher can use it.
+Read by the dispatcher (accept or reject a webhook, pick the Cloud Run job), the job (pick
+the predictor) and the deployment verbs. Standard library only, so the dispatcher can
+use it.
 
     [models.my_model]
     id = "0b5e9f8a-...-uuid"
@@ -22,8 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-MODELS_FILE_ENV = "NUMERAI_MODELS_FILE"
-DEFAULT_MODELS_FILE = "predictors/models.toml"
+from common.contract import DEFAULT_MODELS_FILE, MODELS_FILE_ENV
 
 # A predictor is a package under predictors/, so its name must be a Python identifier.
 _PREDICTOR_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -45,6 +45,10 @@ class ModelEntry:
     predictor: str
     job: str | None = None
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def job_or(self, default: str) -> str:
+        """The Cloud Run job this model runs on: its own ``job``, else ``default``."""
+        return self.job or default
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -16,8 +17,8 @@ from dispatcher.cloudrun import CloudRunLauncher
 from dispatcher.dedupe import TriggerDedupe
 from dispatcher.launcher import Launcher, LaunchError, LaunchRequest
 from dispatcher.local import LocalLauncher
-from dispatcher.settings import DEFAULT_JOB, Settings
-from dispatcher.webhook import MAX_BODY_BYTES, BodyNotJson, ShapeError, parse_body
+from dispatcher.settings import CloudRunSettings, LocalSettings, Settings
+from dispatcher.webhook import MAX_BODY_BYTES, BodyNotJson, ShapeError, Webhook, parse_body
 
 log = logging.getLogger("dispatcher")
 
@@ -30,8 +31,22 @@ DEDUPE = web.AppKey("dedupe", TriggerDedupe[dict[str, Any]])
 _LOGGED_ID_CHARS = 64
 
 
+class Rejection(Exception):
+    """The webhook is refused: raised where a check fails, rendered once (JSON body
+    ``{"error", "field"?}`` with ``status``) and logged once by ``handle_webhook``."""
+
+    def __init__(self, status: int, reason: str, field_name: str | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.field = field_name
+
+    def response(self) -> web.Response:
+        return _error(self.status, self.reason, self.field)
+
+
 def create_app(settings: Settings, *, launcher: Launcher | None = None) -> web.Application:
-    """The dispatcher app. Without ``launcher``, the one for ``settings.mode`` is opened
+    """The dispatcher app. Without ``launcher``, the one for ``settings.backend`` is opened
     (and closed) with the app; an injected one is used as is."""
     app = web.Application(middlewares=[_json_errors])
     app[SETTINGS] = settings
@@ -39,30 +54,31 @@ def create_app(settings: Settings, *, launcher: Launcher | None = None) -> web.A
     app.cleanup_ctx.append(_launcher_ctx(launcher))
     app.router.add_post("/pred/{model_id}", handle_webhook)
     app.router.add_get("/healthz", handle_healthz)
-    if settings.mode == "local":
+    if isinstance(settings.backend, LocalSettings):
         app.router.add_get("/local/executions", handle_local_executions)
         app.router.add_get("/local/executions/{execution}", handle_local_execution)
     return app
+
+
+def _open_launcher(settings: Settings) -> contextlib.AbstractAsyncContextManager[Launcher]:
+    match settings.backend:
+        case CloudRunSettings() as cloud_run:
+            return CloudRunLauncher.open(cloud_run)
+        case LocalSettings() as local:
+            return LocalLauncher.open(local)
 
 
 def _launcher_ctx(
     injected: Launcher | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        settings = app[SETTINGS]
         if injected is not None:
             app[LAUNCHER] = injected
             yield
-        elif settings.mode == "local":
-            assert settings.local is not None
-            async with LocalLauncher.open(settings.local) as local:
-                app[LAUNCHER] = local
-                yield
-        else:
-            assert settings.cloud_run is not None
-            async with CloudRunLauncher.open(settings.cloud_run) as cloud:
-                app[LAUNCHER] = cloud
-                yield
+            return
+        async with _open_launcher(app[SETTINGS]) as launcher:
+            app[LAUNCHER] = launcher
+            yield
 
     return ctx
 
@@ -71,9 +87,12 @@ def _launcher_ctx(
 async def _json_errors(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Router errors (unknown path 404, wrong method 405) as JSON, like ours."""
+    """Rejections outside the webhook (local endpoints) and router errors (unknown path
+    404, wrong method 405) as JSON, like the webhook's."""
     try:
         return await handler(request)
+    except Rejection as rejection:
+        return rejection.response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -106,66 +125,49 @@ class _Outcome:
 async def handle_webhook(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     outcome = _Outcome(model_id=request.match_info["model_id"][:_LOGGED_ID_CHARS])
-    status = 500
+    response: web.Response | None = None
     try:
-        response = await _webhook(request, outcome)
-        status = response.status
+        try:
+            response = await _webhook(request, outcome)
+        except Rejection as rejection:
+            outcome.error, outcome.bad_field = rejection.reason, rejection.field
+            response = rejection.response()
+        except Exception:
+            log.exception(
+                "webhook failed unexpectedly", extra={"labels": {"model_id": outcome.model_id}}
+            )
+            outcome.error = "internal error"
+            response = _error(500, "internal error")
         return response
     except asyncio.CancelledError:
-        status, outcome.error = 499, "cancelled before an answer was sent (client gone or shutdown)"
+        outcome.error = "cancelled before an answer was sent (client gone or shutdown)"
         raise
-    except Exception:
-        log.exception(
-            "webhook failed unexpectedly", extra={"labels": {"model_id": outcome.model_id}}
-        )
-        outcome.error = "internal error"
-        return _error(500, "internal error")
     finally:
+        # 499: no answer was sent (nginx's code for a client that went away).
+        status = response.status if response is not None else 499
         _log_webhook(outcome, status, time.perf_counter() - started)
 
 
 async def _webhook(request: web.Request, outcome: _Outcome) -> web.Response:
+    """The checks in contract order (each raises its Rejection), then dedupe and launch."""
     app = request.app
-    settings = app[SETTINGS]
-
     # 1. Token, before anything else of the request is looked at.
     if not _token_ok(request):
-        outcome.error = "missing or wrong token"
-        return _error(401, outcome.error)
-
+        raise Rejection(401, "missing or wrong token")
     # 2. The model must be registered.
-    entry = settings.registry.by_id(request.match_info["model_id"])
+    entry = app[SETTINGS].registry.by_id(request.match_info["model_id"])
     if entry is None:
-        outcome.error = "model id is not in the registry"
-        return _error(404, f"model {outcome.model_id} is not in the registry")
+        raise Rejection(404, f"model {outcome.model_id} is not in the registry")
     outcome.model_id, outcome.model_name = entry.id, entry.name
-
-    # 3. Size: the declared length first, then what actually arrives.
-    declared = request.content_length
-    too_big = declared is not None and declared > MAX_BODY_BYTES
-    raw = None if too_big else await _read_limited(request)
-    if raw is None:
-        outcome.error = f"body larger than {MAX_BODY_BYTES} bytes"
-        return _error(413, outcome.error)
-
-    # 4–5. JSON, then shape.
-    try:
-        hook = parse_body(raw)
-    except BodyNotJson as exc:
-        outcome.error = str(exc)
-        return _error(400, outcome.error)
-    except ShapeError as exc:
-        outcome.error, outcome.bad_field = exc.reason, exc.field
-        return _error(422, exc.reason, exc.field)
+    # 3–5. Size, JSON, shape.
+    hook = _parse(await _read_limited(request))
     outcome.round, outcome.trigger_id = hook.round_text, hook.trigger_id
     outcome.extra = {"data_version": hook.data_version, "is_test": hook.is_test}
-
     # 6–7. Dedupe, launch.
-    cloud_run = settings.cloud_run
     launch = LaunchRequest(
         model_id=entry.id,
         model_name=entry.name,
-        job=entry.job or (cloud_run.default_job if cloud_run is not None else DEFAULT_JOB),
+        job=entry.job,
         round=hook.round_text,
         trigger_id=hook.trigger_id,
         is_test=hook.is_test,
@@ -186,10 +188,18 @@ async def _webhook(request: web.Request, outcome: _Outcome) -> web.Response:
         # Keyed by model and trigger: a trigger id names one model's run.
         body, first = await app[DEDUPE].run((entry.id, hook.trigger_id), start)
     except LaunchError as exc:
-        outcome.error = exc.reason
-        return _error(503 if exc.transient else 502, exc.reason)
+        raise Rejection(503 if exc.transient else 502, exc.reason) from None
     outcome.execution, outcome.duplicate = body["execution"], not first
     return web.json_response(body, status=202 if first else 200)
+
+
+def _parse(raw: bytes) -> Webhook:
+    try:
+        return parse_body(raw)
+    except BodyNotJson as exc:
+        raise Rejection(400, str(exc)) from None
+    except ShapeError as exc:
+        raise Rejection(422, exc.reason, exc.field) from None
 
 
 def _token_ok(request: web.Request) -> bool:
@@ -201,8 +211,12 @@ def _token_ok(request: web.Request) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def _read_limited(request: web.Request) -> bytes | None:
-    """The body, or None as soon as it exceeds MAX_BODY_BYTES (never buffers more)."""
+async def _read_limited(request: web.Request) -> bytes:
+    """The body; a 413 Rejection as soon as it exceeds MAX_BODY_BYTES: the declared
+    length first, then what actually arrives (never buffers more)."""
+    declared = request.content_length
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise Rejection(413, f"body larger than {MAX_BODY_BYTES} bytes")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -212,7 +226,7 @@ async def _read_limited(request: web.Request) -> bytes | None:
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            return None
+            raise Rejection(413, f"body larger than {MAX_BODY_BYTES} bytes")
 
 
 def _log_webhook(outcome: _Outcome, status: int, elapsed_s: float) -> None:
@@ -253,29 +267,23 @@ async def handle_healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "mode": request.app[SETTINGS].mode})
 
 
-def _local(request: web.Request) -> LocalLauncher | web.Response:
+def _local(request: web.Request) -> LocalLauncher:
     """The local launcher, after the same token check the webhook has (if one is set)."""
     if not _token_ok(request):
-        return _error(401, "missing or wrong token")
+        raise Rejection(401, "missing or wrong token")
     launcher = request.app[LAUNCHER]
     if not isinstance(launcher, LocalLauncher):
-        return _error(404, "no local executions: the launcher is not local")
+        raise Rejection(404, "no local executions: the launcher is not local")
     return launcher
 
 
 async def handle_local_executions(request: web.Request) -> web.Response:
-    local = _local(request)
-    if isinstance(local, web.Response):
-        return local
-    return web.json_response({"executions": local.executions()})
+    return web.json_response({"executions": _local(request).executions()})
 
 
 async def handle_local_execution(request: web.Request) -> web.Response:
-    local = _local(request)
-    if isinstance(local, web.Response):
-        return local
-    found = local.execution(request.match_info["execution"])
+    found = _local(request).execution(request.match_info["execution"])
     if found is None:
         name = request.match_info["execution"][:_LOGGED_ID_CHARS]
-        return _error(404, f"no local execution {name}")
+        raise Rejection(404, f"no local execution {name}")
     return web.json_response(found)

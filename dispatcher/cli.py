@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from common import jsonlog
+from common.contract import EXIT_CONFIG, EXIT_FAILED
 from dispatcher import redact
 from dispatcher.settings import Settings, SettingsError
 
@@ -17,9 +18,9 @@ log = logging.getLogger("dispatcher")
 # Cloud Run sends SIGKILL 10 s after SIGTERM; in-flight webhooks (whose launch budget
 # is 7 s) get 9 s to finish before the server closes their connections.
 SHUTDOWN_TIMEOUT_S = 9.0
-# Exit code for bad configuration, as the job uses.
-EXIT_CONFIG = 2
-EXIT_LISTEN = 1
+# The port cannot be bound (taken, or not ours): a caller that picked the port may try
+# another one (local.sandbox does).
+EXIT_LISTEN = EXIT_FAILED
 HOST = "0.0.0.0"  # Cloud Run routes to the container's interface; $PORT picks the port
 
 

@@ -10,31 +10,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-# The environment overrides a launch hands to the job: exactly these names (the public
-# contract; also what a user passes to `gcloud run jobs execute --update-env-vars`).
-MODEL_ID_ENV = "NUMERAI_MODEL_ID"
-ROUND_ENV = "NUMERAI_ROUND"
-TRIGGER_ID_ENV = "TRIGGER_ID"
-IS_TEST_ENV = "NUMERAI_IS_TEST"
-OVERRIDE_NAMES = (MODEL_ID_ENV, ROUND_ENV, TRIGGER_ID_ENV, IS_TEST_ENV)
+from common.contract import FALSE, IS_TEST_ENV, MODEL_ID_ENV, ROUND_ENV, TRIGGER_ID_ENV, TRUE
 
 
 @dataclass(frozen=True)
 class LaunchRequest:
     model_id: str  # normalised registry id
     model_name: str
-    job: str  # the Cloud Run job: the registry entry's `job`, else CLOUD_RUN_JOB
+    job: str | None  # the registry entry's Cloud Run job; None: the launcher's default
     round: str  # a round number as text, or "test"
     trigger_id: str
     is_test: bool
 
     def env(self) -> dict[str, str]:
-        """The job's environment overrides, in contract order."""
+        """The job's environment overrides, exactly common.contract.OVERRIDE_NAMES."""
         return {
             MODEL_ID_ENV: self.model_id,
             ROUND_ENV: self.round,
             TRIGGER_ID_ENV: self.trigger_id,
-            IS_TEST_ENV: "true" if self.is_test else "false",
+            IS_TEST_ENV: TRUE if self.is_test else FALSE,
         }
 
 

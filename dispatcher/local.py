@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common.contract import DEFAULT_JOB
 from dispatcher.launcher import Launched, LaunchRequest
 from dispatcher.settings import EXECUTIONS_DIR_ENV, TOKEN_ENV, LocalSettings, SettingsError
 
@@ -122,7 +123,7 @@ class LocalLauncher:
         task = asyncio.ensure_future(self._run(execution))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        full_name = f"local/jobs/{request.job}/executions/{name}"
+        full_name = f"local/jobs/{request.job or DEFAULT_JOB}/executions/{name}"
         return Launched(execution=name, execution_name=full_name)
 
     def executions(self) -> list[dict[str, Any]]:

@@ -10,27 +10,23 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar
 from urllib.parse import urlsplit
 
+from common.contract import DEFAULT_JOB, PROJECT_ENV
+from common.contract import WEBHOOK_TOKEN_ENV as TOKEN_ENV
 from common.registry import JOB_NAME, Registry, RegistryError, load_registry, registry_path
 
 PORT_ENV = "PORT"
 MODE_ENV = "DISPATCH_MODE"
-TOKEN_ENV = "WEBHOOK_TOKEN"  # noqa: S105 (the variable's name, not a secret)
-PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"
 REGION_ENV = "CLOUD_RUN_REGION"
 JOB_ENV = "CLOUD_RUN_JOB"
 API_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
 EXECUTIONS_DIR_ENV = "LOCAL_EXECUTIONS_DIR"
 
 DEFAULT_PORT = 8080  # Cloud Run's default $PORT
-DEFAULT_JOB = "numerai-job"
 DEFAULT_EXECUTIONS_DIR = ".demo/executions"
-MODES = ("cloudrun", "local")
 
-# Cloud Run job names: lowercase letters, digits and hyphens, starting with a letter,
-# not ending with a hyphen, at most 63 characters (same rule as the registry's `job`).
 # A Cloud Run region such as europe-west1 or us-central1.
 _REGION = re.compile(r"^[a-z]+(?:-[a-z]+)*\d+$")
 # GCP project ids: 6-30 lowercase letters, digits, hyphens; "domain.com:" prefix allowed.
@@ -69,6 +65,9 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class CloudRunSettings:
+    """Launch on Cloud Run through the Admin API (production)."""
+
+    MODE: ClassVar[str] = "cloudrun"
     project: str
     region: str
     default_job: str = DEFAULT_JOB
@@ -77,29 +76,40 @@ class CloudRunSettings:
     api_endpoint: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
-    def job_name(self, job: str) -> str:
-        return f"projects/{self.project}/locations/{self.region}/jobs/{job}"
+    def job_name(self, job: str | None) -> str:
+        """The resource name of ``job`` (a registry entry's), else of the default job."""
+        return f"projects/{self.project}/locations/{self.region}/jobs/{job or self.default_job}"
 
 
 @dataclass(frozen=True)
 class LocalSettings:
+    """Run ``python -m job`` as a local subprocess (the demo, rehearsals)."""
+
+    MODE: ClassVar[str] = "local"
     executions_dir: Path = Path(DEFAULT_EXECUTIONS_DIR)
+
+
+# Where launches go: exactly one backend, chosen by DISPATCH_MODE.
+Backend = CloudRunSettings | LocalSettings
+MODES = {backend.MODE: backend for backend in (CloudRunSettings, LocalSettings)}
 
 
 @dataclass(frozen=True)
 class Settings:
     registry: Registry
-    mode: Literal["cloudrun", "local"] = "cloudrun"
+    backend: Backend
     port: int = DEFAULT_PORT
     # repr=False: the settings may be printed or logged; the secret must not be.
     webhook_token: str | None = field(default=None, repr=False)
-    cloud_run: CloudRunSettings | None = None
-    local: LocalSettings | None = None
+
+    @property
+    def mode(self) -> str:
+        return self.backend.MODE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Build and validate the settings; raise SettingsError naming the variable."""
-        mode = (environ.get(MODE_ENV) or "cloudrun").strip().lower()
+        mode = (environ.get(MODE_ENV) or CloudRunSettings.MODE).strip().lower()
         if mode not in MODES:
             raise SettingsError(f"{MODE_ENV} must be one of {', '.join(MODES)} (got {mode!r})")
         port = _port(environ.get(PORT_ENV))
@@ -112,32 +122,23 @@ class Settings:
             registry = load_registry(registry_path(environ))
         except RegistryError as exc:
             raise SettingsError(str(exc)) from None
-        if mode == "local":
+        backend: Backend
+        if mode == LocalSettings.MODE:
             executions_dir = Path(environ.get(EXECUTIONS_DIR_ENV) or DEFAULT_EXECUTIONS_DIR)
-            return cls(
-                registry=registry,
-                mode="local",
-                port=port,
-                webhook_token=token,
-                local=LocalSettings(executions_dir=executions_dir),
-            )
-        if token is None:
-            raise SettingsError(
-                f"{TOKEN_ENV} is required when {MODE_ENV}=cloudrun "
-                "(the shared secret every webhook carries as ?token=…)"
-            )
-        return cls(
-            registry=registry,
-            mode="cloudrun",
-            port=port,
-            webhook_token=token,
-            cloud_run=CloudRunSettings(
+            backend = LocalSettings(executions_dir=executions_dir)
+        else:
+            if token is None:
+                raise SettingsError(
+                    f"{TOKEN_ENV} is required when {MODE_ENV}={mode} "
+                    "(the shared secret every webhook carries as ?token=…)"
+                )
+            backend = CloudRunSettings(
                 project=_required(environ, PROJECT_ENV, _PROJECT, "a Google Cloud project id"),
                 region=_required(environ, REGION_ENV, _REGION, "a Cloud Run region (europe-west1)"),
                 default_job=_job(environ.get(JOB_ENV)),
                 api_endpoint=_endpoint(environ.get(API_ENDPOINT_ENV)),
-            ),
-        )
+            )
+        return cls(registry=registry, backend=backend, port=port, webhook_token=token)
 
 
 def _port(raw: str | None) -> int:
@@ -155,7 +156,7 @@ def _port(raw: str | None) -> int:
 def _required(environ: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
     value = (environ.get(name) or "").strip()
     if not value:
-        raise SettingsError(f"{name} is required when {MODE_ENV}=cloudrun ({what})")
+        raise SettingsError(f"{name} is required when {MODE_ENV}={CloudRunSettings.MODE} ({what})")
     if not pattern.match(value):
         raise SettingsError(f"{name} {value!r} is not {what}")
     return value

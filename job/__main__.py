@@ -4,7 +4,7 @@ Tearing the interpreter down (collecting the modules of pandas, polars, catboost
 numpy, freeing the CatBoost models and the live data) costs 0.10-0.15 s of a ~1 s run,
 measured, and helps nothing: the process ends either way. Nothing the job needs happens
 at exit: it starts no threads, registers no atexit hooks, and deletes its temporary
-downloads itself (job.datasets, in ``finally``). What would be lost is buffered output,
+downloads itself (numerai_data.cache, in ``finally``). What would be lost is buffered output,
 so the log handlers are shut down and both streams flushed before ``os._exit``. Under a
 tracer or profiler (coverage, ``python -m cProfile -m job``), which write their results at
 exit, the interpreter exits normally. A predictor's own atexit hooks do not run.

@@ -13,13 +13,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from job.retry import RetryPolicy
+from common.contract import EXIT_CONFIG
+from common.retry import RetryPolicy
 from job.settings import ConfigError, load_settings
 
 if TYPE_CHECKING:
-    from job.runner import PredictorFactory
-
-EXIT_CONFIG = 2
+    from job.model_run import PredictorFactory
 
 
 def main(

@@ -12,14 +12,13 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from job.retry import RetryPolicy, TransientError
+from common.contract import PROJECT_ENV, PUBLIC_ID_ENV, SECRET_KEY_ENV
+from common.retry import RetryPolicy, TransientError
 from job.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-PUBLIC_ID_ENV = "NUMERAI_PUBLIC_ID"
-SECRET_KEY_ENV = "NUMERAI_SECRET_KEY"  # noqa: S105 - a variable name, not a key
-_BOTH = f"{PUBLIC_ID_ENV} and {SECRET_KEY_ENV}"
+BOTH = f"{PUBLIC_ID_ENV} and {SECRET_KEY_ENV}"
 
 
 @dataclass(frozen=True)
@@ -37,10 +36,10 @@ def resolve(settings: Settings, environ: Mapping[str, str], *, retry: RetryPolic
         return Credentials(public_id, secret_key)
     if public_id or secret_key:
         given = PUBLIC_ID_ENV if public_id else SECRET_KEY_ENV
-        raise ConfigError(f"Numerai credentials incomplete: set both {_BOTH} (only {given} is set)")
+        raise ConfigError(f"Numerai credentials incomplete: set both {BOTH} (only {given} is set)")
     if not settings.project:
         raise ConfigError(
-            f"no Numerai credentials: set {_BOTH}, or GOOGLE_CLOUD_PROJECT to read them from "
+            f"no Numerai credentials: set {BOTH}, or {PROJECT_ENV} to read them from "
             f"Secret Manager secrets {settings.public_id_secret!r} / {settings.secret_key_secret!r}"
         )
     reader = SecretReader(
@@ -86,7 +85,7 @@ class SecretReader:
                 self.client = secretmanager.SecretManagerServiceClient()
         except Exception as exc:  # google.auth.exceptions.DefaultCredentialsError and kin
             raise ConfigError(
-                f"no Numerai credentials: {_BOTH} are unset and Secret Manager is unusable "
+                f"no Numerai credentials: {BOTH} are unset and Secret Manager is unusable "
                 f"({type(exc).__name__}: {exc})"
             ) from None
 
@@ -109,12 +108,12 @@ class SecretReader:
             raise TransientError(f"{where}: {exc.code} {type(exc).__name__}") from None
         except exc_types.GoogleAPICallError as exc:
             raise ConfigError(
-                f"no Numerai credentials: {_BOTH} are unset and {where} cannot be read "
+                f"no Numerai credentials: {BOTH} are unset and {where} cannot be read "
                 f"({exc.code} {type(exc).__name__})"
             ) from None
         except OSError as exc:  # requests' ConnectionError is an OSError
             raise TransientError(f"{where}: {type(exc).__name__}") from None
         value = response.payload.data.decode("utf-8").strip()
         if not value:
-            raise ConfigError(f"no Numerai credentials: {_BOTH} are unset and {where} is empty")
+            raise ConfigError(f"no Numerai credentials: {BOTH} are unset and {where} is empty")
         return value

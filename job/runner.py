@@ -1,109 +1,37 @@
-"""One execution: choose this task's models, resolve the round, then per model
-predictor → data → load → predict → validate → upload (or write, in a dry run).
+"""One execution: choose this task's models, resolve the round, run each model
+(job.model_run) and report each one's summary line (job.results).
 
 A model's failure is logged with its reason and the others still run; the exit code
-says whether every model made it.
+says whether every model made it. Bad configuration or input is exit 2, decided here
+and nowhere else.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from common.registry import ModelEntry, Registry, RegistryError, load_registry
-from job import credentials
-from job.datasets import DatasetCache, read_json
-from job.live import ID_COLUMN, LiveDataError, LiveLoader
-from job.logs import LabelledLogger
-from job.numerai_client import NumeraiClient, NumeraiError
-from job.retry import RetriesExhausted, RetryPolicy
-from job.settings import IF_SUBMITTED_SKIP, ROUND_CURRENT, ROUND_TEST, ConfigError, Settings
-from job.submission import submit
-from job.validation import InvalidPredictions, to_csv, validate
-from predictors.loader import PredictorError
-from predictors.loader import load_predictor as load_plugin
-from predictors.protocol import Predictor
-
-if TYPE_CHECKING:
-    import numpy as np
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-
-FEATURES_FILE = "features.json"
-LIVE_FILE = "live.parquet"
-# Stage durations are logged to the millisecond; finer is noise.
-DURATION_DECIMALS = 3
-# Failures whose message already says what went wrong; anything else is shown with its type.
-_EXPLAINED = (
-    PredictorError,
-    LiveDataError,
-    InvalidPredictions,
-    NumeraiError,
-    RetriesExhausted,
-    ConfigError,
+from common.contract import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    ROUND_CURRENT,
+    ROUND_ENV,
+    ROUND_TEST,
 )
+from common.registry import ModelEntry, Registry, RegistryError, load_registry
+from common.retry import RetriesExhausted, RetryPolicy
+from job import credentials
+from job.logs import LabelledLogger
+from job.model_run import Execution, PredictorFactory, run_model
+from job.plugins import load_predictor as load_plugin
+from job.results import ModelResult, log_summary
+from job.settings import ConfigError, Settings
+from numerai_data.cache import DatasetCache
+from numerai_data.client import NumeraiClient, NumeraiError
 
 log = logging.getLogger("job")
-# (predictor name, registry options) → Predictor; tests inject misbehaving ones.
-PredictorFactory = Callable[[str, Mapping[str, Any]], Predictor]
-
-
-@dataclass(frozen=True)
-class RoundContext:
-    """What a predictor may ask the job for (predictors.protocol.PredictContext)."""
-
-    round: int
-    data_version: str
-    cache: DatasetCache
-    logger: LabelledLogger
-    live: LiveLoader
-
-    def dataset(self, filename: str) -> Path:
-        return self.cache.path(self.data_version, filename, self.round, logger=self.logger)
-
-    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
-        # The loader holds the frame this model was handed; the matrix is shared with
-        # every later model asking for the same columns.
-        return self.live.matrix(columns).blocks(rows)
-
-
-@dataclass
-class Execution:
-    """What the models of one execution share: round, clients, caches, predictions."""
-
-    settings: Settings
-    round: int
-    is_test: bool
-    client: NumeraiClient
-    cache: DatasetCache
-    retry: RetryPolicy
-    load_predictor: PredictorFactory
-    live_loader: LiveLoader = field(default_factory=LiveLoader)
-    # _prediction_key → (validated CSV, rows, name of the model that computed it)
-    predicted: dict[str, tuple[bytes, int, str]] = field(default_factory=dict)
-
-
-@dataclass
-class Stopwatch:
-    durations: dict[str, float] = field(default_factory=dict)
-    current: str = ""
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self.current = name
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.durations[name] = round(time.perf_counter() - start, DURATION_DECIMALS)
 
 
 def run(
@@ -114,10 +42,23 @@ def run(
     load_predictor: PredictorFactory | None = None,
 ) -> int:
     try:
+        return _run(settings, environ, retry, load_predictor or load_plugin)
+    except ConfigError as exc:
+        log.error(str(exc), extra={"fields": {"event": "config_error"}})
+        return EXIT_CONFIG
+
+
+def _run(
+    settings: Settings,
+    environ: Mapping[str, str],
+    retry: RetryPolicy,
+    load_predictor: PredictorFactory,
+) -> int:
+    try:
         registry = load_registry(settings.models_file)
-        requested = select_models(registry, settings.model_ids)
-    except (RegistryError, ConfigError) as exc:
-        return _config_error(exc)
+    except RegistryError as exc:
+        raise ConfigError(str(exc)) from None
+    requested = select_models(registry, settings.model_ids)
     share = requested[settings.task_index :: settings.task_count]
     if not share:
         log.info(
@@ -127,47 +68,25 @@ def run(
             len(requested),
         )
         return EXIT_OK
-
-    try:
-        keys = None if settings.dry_run else credentials.resolve(settings, environ, retry=retry)
-    except ConfigError as exc:
-        return _config_error(exc)
-    except RetriesExhausted as exc:
-        log.error(
-            f"cannot read Numerai credentials ({credentials.PUBLIC_ID_ENV} and "
-            f"{credentials.SECRET_KEY_ENV} are unset): {exc}"
-        )
+    client = _client(settings, environ, retry)
+    if client is None:
         return EXIT_FAILED
-    client = NumeraiClient(
-        keys.public_id if keys else None,
-        keys.secret_key if keys else None,
-        api_url=settings.api_url,
-        timeout=settings.request_timeout,
-    )
-
     base = LabelledLogger(log, _base_labels(settings))
+    is_test = settings.is_test or settings.round == ROUND_TEST
     try:
         round_num = resolve_round(client, settings, retry)
-        outputs = plan_outputs(settings, requested, share, round_num)
-    except ConfigError as exc:
-        return _config_error(exc)
     except (RetriesExhausted, NumeraiError) as exc:
+        # Every model of this task is reported, each with the same reason.
+        failed = ModelResult.failed(f"round: {exc}")
         for entry in share:
-            _model_logger(base, entry, "").error(
-                f"model {entry.name} ({entry.id}) failed: cannot resolve the round: {exc}",
-                extra={
-                    "fields": {"event": "failed", "reason": f"round: {exc}", "submission_id": None}
-                },
-            )
+            logger = _model_logger(base, entry, "")
+            log_summary(logger, entry, failed, round_num=None, is_test=is_test)
         return EXIT_FAILED
-
-    is_test = settings.is_test or settings.round == ROUND_TEST
+    outputs = plan_outputs(settings, requested, share, round_num)
     base = base.with_labels(round=str(round_num))
+    what = f"round {round_num}: {len(share)} model(s) in this task"
     base.info(
-        "round %d: %d model(s) in this task%s",
-        round_num,
-        len(share),
-        " (dry run)" if settings.dry_run else "",
+        what + (" (dry run)" if settings.dry_run else ""),
         extra={
             "fields": {"round": round_num, "is_test": is_test, "models": [e.name for e in share]}
         },
@@ -179,13 +98,33 @@ def run(
         client=client,
         cache=DatasetCache(client, settings.data_dir, retry),
         retry=retry,
-        load_predictor=load_predictor or load_plugin,
+        load_predictor=load_predictor,
     )
-    ok = [
-        run_model(entry, execution, outputs.get(entry.id), _model_logger(base, entry, round_num))
-        for entry in share
-    ]
-    return EXIT_OK if all(ok) else EXIT_FAILED
+    ok = True
+    for entry in share:
+        logger = _model_logger(base, entry, round_num)
+        result = run_model(entry, execution, outputs.get(entry.id), logger)
+        log_summary(logger, entry, result, round_num=round_num, is_test=is_test)
+        ok = ok and result.ok
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def _client(
+    settings: Settings, environ: Mapping[str, str], retry: RetryPolicy
+) -> NumeraiClient | None:
+    """The Numerai client, with keys unless this is a dry run; None (after saying why)
+    when Secret Manager kept failing. Missing keys raise ConfigError."""
+    try:
+        keys = None if settings.dry_run else credentials.resolve(settings, environ, retry=retry)
+    except RetriesExhausted as exc:
+        log.error(f"cannot read Numerai credentials ({credentials.BOTH} are unset): {exc}")
+        return None
+    return NumeraiClient(
+        keys.public_id if keys else None,
+        keys.secret_key if keys else None,
+        api_url=settings.api_url,
+        timeout=settings.request_timeout,
+    )
 
 
 def select_models(registry: Registry, model_ids: Sequence[str] | None) -> list[ModelEntry]:
@@ -211,7 +150,7 @@ def resolve_round(client: NumeraiClient, settings: Settings, retry: RetryPolicy)
     if settings.round in (ROUND_CURRENT, ROUND_TEST) or settings.round == current:
         return current
     raise ConfigError(
-        f"NUMERAI_ROUND={settings.round} is not the open round ({current}); Numerai accepts "
+        f"{ROUND_ENV}={settings.round} is not the open round ({current}); Numerai accepts "
         f"submissions only for the open round (a dry run may predict on round "
         f"{settings.round}'s data)"
     )
@@ -239,143 +178,6 @@ def plan_outputs(
     return files
 
 
-def run_model(
-    entry: ModelEntry, ex: Execution, output: Path | None, logger: LabelledLogger
-) -> bool:
-    watch = Stopwatch()
-    rows: int | None = None
-    try:
-        if _skips_if_submitted(ex) and _already_submitted(entry, ex, watch, logger):
-            return True
-        key = _prediction_key(entry)
-        if key in ex.predicted:
-            csv, rows, first = ex.predicted[key]
-            logger.info(f"same predictor and options as model {first}: reusing its predictions")
-        else:
-            with watch.stage("predictor"):
-                predictor = ex.load_predictor(entry.predictor, entry.options)
-                context = RoundContext(
-                    ex.round, predictor.data_version, ex.cache, logger, ex.live_loader
-                )
-            with watch.stage("data"):
-                features = read_json(context.dataset(FEATURES_FILE))
-                live_path = context.dataset(LIVE_FILE)
-            with watch.stage("columns"):
-                columns = predictor.columns(features)
-            with watch.stage("load"):
-                live = ex.live_loader.load(live_path, columns)
-                rows = live.height
-            with watch.stage("predict"):
-                predictions = predictor.predict(live, context)
-            with watch.stage("validate"):
-                csv = to_csv(validate(live[ID_COLUMN], predictions))
-            ex.predicted[key] = (csv, rows, entry.name)
-        if output is not None:
-            with watch.stage("write"):
-                output.write_bytes(csv)
-            submission_id = None
-        else:
-            with watch.stage("upload"):
-                submission_id = submit(
-                    ex.client,
-                    csv,
-                    model_id=entry.id,
-                    trigger_id=ex.settings.trigger_id,
-                    retry=ex.retry,
-                    logger=logger,
-                )
-    except Exception as exc:  # a plugin may raise anything; this model fails, the others run
-        reason = _reason(entry, watch.current, exc)
-        logger.error(
-            f"model {entry.name} ({entry.id}) failed: {reason}",
-            exc_info=not isinstance(exc, _EXPLAINED),
-            extra={
-                "fields": {
-                    "event": "failed",
-                    "reason": reason,
-                    "submission_id": None,
-                    "rows": rows,
-                    "round": ex.round,
-                    "is_test": ex.is_test,
-                    "durations": watch.durations,
-                }
-            },
-        )
-        return False
-    fields = {
-        "submission_id": submission_id,
-        "rows": rows,
-        "round": ex.round,
-        "is_test": ex.is_test,
-        "durations": watch.durations,
-    }
-    if output is not None:
-        logger.info(
-            f"model {entry.name} ({entry.id}): dry run, {rows} predictions written to {output}",
-            extra={"fields": {"event": "dry_run", "output": str(output), **fields}},
-        )
-    else:
-        logger.info(
-            f"model {entry.name} ({entry.id}) submitted {rows} predictions to round "
-            f"{ex.round}: submission {submission_id}",
-            extra={"fields": {"event": "submitted", **fields}},
-        )
-    return True
-
-
-def _skips_if_submitted(ex: Execution) -> bool:
-    """NUMERAI_IF_SUBMITTED=skip applies to real submissions only: a dry run uploads
-    nothing, and a test run (Numerai's test button) must always produce a submission."""
-    return (
-        ex.settings.if_submitted == IF_SUBMITTED_SKIP and not ex.settings.dry_run and not ex.is_test
-    )
-
-
-def _already_submitted(
-    entry: ModelEntry, ex: Execution, watch: Stopwatch, logger: LabelledLogger
-) -> bool:
-    """Ask Numerai whether the model has a submission for the round; if so, log the
-    model's summary line (``"event": "skipped"``). Failures propagate: the model fails
-    rather than being submitted or skipped on a guess."""
-    with watch.stage("check"):
-        existing = ex.retry.call(
-            lambda: ex.client.round_submission_filenames(entry.id, ex.round),
-            what="submission check",
-            logger=logger,
-        )
-    if not existing:
-        return False
-    reason = f"already submitted for round {ex.round}"
-    logger.info(
-        f"model {entry.name} ({entry.id}) skipped: {reason} (NUMERAI_IF_SUBMITTED=skip)",
-        extra={
-            "fields": {
-                "event": "skipped",
-                "reason": reason,
-                "submission_id": None,
-                "rows": None,
-                "round": ex.round,
-                "is_test": ex.is_test,
-                "durations": watch.durations,
-            }
-        },
-    )
-    return True
-
-
-def _prediction_key(entry: ModelEntry) -> str:
-    """Entries with the same predictor and options are the same model on the same data."""
-    return json.dumps([entry.predictor, dict(entry.options)], sort_keys=True, default=str)
-
-
-def _reason(entry: ModelEntry, stage: str, exc: Exception) -> str:
-    if isinstance(exc, _EXPLAINED):
-        return f"{stage}: {exc}"
-    if stage in ("columns", "predict"):  # the plugin's own code
-        return f"{stage}: predictor {entry.predictor!r} raised {type(exc).__name__}: {exc}"
-    return f"{stage}: {type(exc).__name__}: {exc}"
-
-
 def _base_labels(settings: Settings) -> dict[str, str]:
     labels = {"trigger_id": settings.trigger_id or ""}
     if settings.execution:
@@ -387,8 +189,3 @@ def _base_labels(settings: Settings) -> dict[str, str]:
 
 def _model_logger(base: LabelledLogger, entry: ModelEntry, round_num: int | str) -> LabelledLogger:
     return base.with_labels(model_id=entry.id, model_name=entry.name, round=str(round_num))
-
-
-def _config_error(exc: Exception) -> int:
-    log.error(str(exc), extra={"fields": {"event": "config_error"}})
-    return EXIT_CONFIG

@@ -14,28 +14,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import jsonlog
+from common import contract, jsonlog
+from common.contract import (
+    ALL_MODELS,
+    IF_SUBMITTED_CHOICES,
+    IF_SUBMITTED_RESUBMIT,
+    ROUND_CURRENT,
+    ROUND_TEST,
+)
 from common.registry import registry_path
+from numerai_data import (
+    DATA_DIR_ENV,
+    DEFAULT_DATA_DIR,
+    DEFAULT_REQUEST_TIMEOUT,
+    REQUEST_TIMEOUT_ENV,
+)
 
-DEFAULT_DATA_DIR = ".data"
-# Secret Manager secret *names*, not values.
-DEFAULT_PUBLIC_ID_SECRET = "numerai-public-id"  # noqa: S105
-DEFAULT_SECRET_KEY_SECRET = "numerai-secret"  # noqa: S105
-# Seconds to wait on one Numerai API exchange (GraphQL POST, upload PUT). numerapi sets
-# none on GraphQL, so a hung connection would hold the task until its 1 h timeout; a
-# healthy answer takes well under a second.
-DEFAULT_REQUEST_TIMEOUT = 30.0
+# Secret Manager secret names (not values) to read the keys from, when overridden.
+PUBLIC_ID_SECRET_ENV = "NUMERAI_PUBLIC_ID_SECRET"  # noqa: S105 - a variable name
+SECRET_KEY_SECRET_ENV = "NUMERAI_SECRET_KEY_SECRET"  # noqa: S105 - a variable name
 
-# NUMERAI_IF_SUBMITTED: what to do for a model that already has a submission for the
-# round. Numerai keeps the latest submission of a round, so resubmitting is safe (and the
-# default); skipping saves the compute of a rerun or of a second trigger.
-IF_SUBMITTED_RESUBMIT = "resubmit"
-IF_SUBMITTED_SKIP = "skip"
-IF_SUBMITTED_CHOICES = (IF_SUBMITTED_RESUBMIT, IF_SUBMITTED_SKIP)
-
-ROUND_CURRENT = "current"
-ROUND_TEST = "test"
-ALL_MODELS = "all"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -77,12 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-id",
         action="append",
         metavar="ID",
-        help="Numerai model id, a comma list, or 'all' (repeatable; env NUMERAI_MODEL_ID)",
+        help=f"Numerai model id, a comma list, or 'all' (repeatable; env {contract.MODEL_ID_ENV})",
     )
-    parser.add_argument("--round", help="round number, 'test' or 'current' (env NUMERAI_ROUND)")
-    parser.add_argument("--trigger-id", help="Numerai trigger id (env TRIGGER_ID)")
     parser.add_argument(
-        "--data-dir", help=f"dataset cache (env NUMERAI_DATA_DIR, default {DEFAULT_DATA_DIR})"
+        "--round", help=f"round number, 'test' or 'current' (env {contract.ROUND_ENV})"
+    )
+    parser.add_argument("--trigger-id", help=f"Numerai trigger id (env {contract.TRIGGER_ID_ENV})")
+    parser.add_argument(
+        "--data-dir", help=f"dataset cache (env {DATA_DIR_ENV}, default {DEFAULT_DATA_DIR})"
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="everything but the upload (env NUMERAI_DRY_RUN=1)"
@@ -117,36 +117,36 @@ def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
         raise ConfigError(str(exc)) from None
 
     return Settings(
-        model_ids=_model_ids(args.model_id, env.get("NUMERAI_MODEL_ID", "")),
-        round=_round(args.round if args.round is not None else env.get("NUMERAI_ROUND", "")),
-        trigger_id=(args.trigger_id or env.get("TRIGGER_ID") or None),
-        is_test=_flag(env, "NUMERAI_IS_TEST"),
+        model_ids=_model_ids(args.model_id, env.get(contract.MODEL_ID_ENV, "")),
+        round=_round(args.round if args.round is not None else env.get(contract.ROUND_ENV, "")),
+        trigger_id=(args.trigger_id or env.get(contract.TRIGGER_ID_ENV) or None),
+        is_test=_flag(env, contract.IS_TEST_ENV),
         dry_run=dry_run,
         output=output,
-        data_dir=Path(args.data_dir or env.get("NUMERAI_DATA_DIR") or DEFAULT_DATA_DIR),
+        data_dir=Path(args.data_dir or env.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR),
         models_file=registry_path(env),
-        api_url=env.get("NUMERAI_API_URL") or None,
-        request_timeout=_positive_float(env, "NUMERAI_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT),
+        api_url=env.get(contract.API_URL_ENV) or None,
+        request_timeout=_positive_float(env, REQUEST_TIMEOUT_ENV, DEFAULT_REQUEST_TIMEOUT),
         task_index=task_index,
         task_count=task_count,
         execution=env.get("CLOUD_RUN_EXECUTION") or None,
         log_format=log_format,
-        project=env.get("GOOGLE_CLOUD_PROJECT") or None,
-        public_id_secret=env.get("NUMERAI_PUBLIC_ID_SECRET") or DEFAULT_PUBLIC_ID_SECRET,
-        secret_key_secret=env.get("NUMERAI_SECRET_KEY_SECRET") or DEFAULT_SECRET_KEY_SECRET,
+        project=env.get(contract.PROJECT_ENV) or None,
+        public_id_secret=env.get(PUBLIC_ID_SECRET_ENV) or contract.PUBLIC_ID_SECRET,
+        secret_key_secret=env.get(SECRET_KEY_SECRET_ENV) or contract.SECRET_KEY_SECRET,
         secret_manager_endpoint=env.get("SECRET_MANAGER_API_ENDPOINT") or None,
-        if_submitted=_choice(env, "NUMERAI_IF_SUBMITTED", IF_SUBMITTED_CHOICES),
+        if_submitted=_choice(env, contract.IF_SUBMITTED_ENV, IF_SUBMITTED_CHOICES),
     )
 
 
 def _model_ids(flags: list[str] | None, env_value: str) -> tuple[str, ...] | None:
-    source = "--model-id" if flags else "NUMERAI_MODEL_ID"
+    source = "--model-id" if flags else contract.MODEL_ID_ENV
     raw = [part.strip() for item in (flags or [env_value]) for part in item.split(",")]
     raw = [part for part in raw if part]
     if not raw:
         raise ConfigError(
-            "no model requested: set NUMERAI_MODEL_ID (an id, a comma list, or 'all') "
-            "or pass --model-id"
+            f"no model requested: set {contract.MODEL_ID_ENV} (an id, a comma list, or "
+            f"'{ALL_MODELS}') or pass --model-id"
         )
     if any(part.lower() == ALL_MODELS for part in raw):
         if len(raw) > 1:
@@ -170,7 +170,8 @@ def _round(value: str) -> int | str:
     if value.isdigit() and int(value) > 0:
         return int(value)
     raise ConfigError(
-        f"NUMERAI_ROUND / --round: {value!r} is not a round number, 'test' or 'current'"
+        f"{contract.ROUND_ENV} / --round: {value!r} is not a round number, "
+        f"'{ROUND_TEST}' or '{ROUND_CURRENT}'"
     )
 
 

@@ -13,8 +13,8 @@ import logging
 
 import requests
 
-from job.numerai_client import CONNECT_TIMEOUT, TRANSIENT_STATUSES, NumeraiClient, NumeraiError
-from job.retry import RetryPolicy, TransientError
+from common.retry import RetryPolicy, TransientError
+from numerai_data.client import CONNECT_TIMEOUT, TRANSIENT_STATUSES, NumeraiClient, NumeraiError
 
 # The name Numerai stores the upload under; numerapi's default too.
 UPLOAD_FILENAME = "predictions.csv"

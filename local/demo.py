@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from common.contract import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    MODELS_FILE_ENV,
+    PUBLIC_ID_ENV,
+    ROUND_TEST,
+    SECRET_KEY_ENV,
+    WEBHOOK_TOKEN_ENV,
+)
 from local.sandbox import (
     FAKE_PUBLIC_ID,
     FAKE_SECRET_KEY,
@@ -36,6 +45,7 @@ from local.sandbox import (
     fetch_submissions,
     parse_args,
     show,
+    start_dispatcher,
     start_fake,
     step,
     stop,
@@ -43,8 +53,8 @@ from local.sandbox import (
 )
 
 DEFAULT_SCRATCH = Path(".demo")
-# Cold start is about a second; leave room for a slow first run (bytecode, disk cache).
-DISPATCHER_START_TIMEOUT = 60.0
+# What a shell reports for a program stopped by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 # Each execution is a few seconds on the synthetic data (imports, download, predict,
 # upload); a generous bound so a slow machine still finishes, a hung job does not hang us.
 EXECUTION_TIMEOUT = 300.0
@@ -55,98 +65,31 @@ def main(argv: list[str] | None = None) -> int:
         scratch, entry = parse_args("python -m local.demo", __doc__, DEFAULT_SCRATCH, argv)
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     # SIGTERM (e.g. a CI timeout) cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     fake = dispatcher = None
     try:
         fake, numerai_url = start_fake(scratch)
-        env = clean_env(
-            NUMERAI_API_URL=numerai_url,
-            NUMERAI_DATA_DIR=str(scratch / "data"),
-        )
-        model_path = ensure_model(entry, scratch, env)
-        registry = write_registry(entry, model_path, scratch)
-
+        env = clean_env(NUMERAI_API_URL=numerai_url, NUMERAI_DATA_DIR=str(scratch / "data"))
+        registry = write_registry(entry, ensure_model(entry, scratch, env), scratch)
         token = secrets.token_urlsafe(24)
-        port = _free_port()
-        env.update(
-            DISPATCH_MODE="local",
-            PORT=str(port),
-            WEBHOOK_TOKEN=token,
-            NUMERAI_MODELS_FILE=str(registry),
-            LOCAL_EXECUTIONS_DIR=str(scratch / "executions"),
-            LOG_FORMAT="json",
-            # Inherited by each job the dispatcher starts: the fake's keys.
-            NUMERAI_PUBLIC_ID=FAKE_PUBLIC_ID,
-            NUMERAI_SECRET_KEY=FAKE_SECRET_KEY,
-        )
-        dispatcher_log = scratch / "dispatcher.log"
-        dispatcher = _start_dispatcher(env, dispatcher_log)
-        base = f"http://127.0.0.1:{port}"
-        _wait_ready(dispatcher, base, dispatcher_log)
-        step(f"dispatcher (local mode) at {base}, log {show(dispatcher_log)}")
-
-        url = f"{base}/pred/{entry.id}?token={token}"
-        run_id = uuid.uuid4().hex[:8]
-        webhooks = {
-            "round open": {
-                "roundNumber": _current_round(numerai_url),
-                "dataVersion": 1,
-                "triggerId": f"demo-{run_id}",
-            },
-            "test button": {
-                "roundNumber": "test",
-                "dataVersion": 1,
-                "triggerId": f"demo-test-{run_id}",
-                "isTest": True,
-            },
-        }
-        executions: dict[str, dict[str, Any]] = {}
-        for label, payload in webhooks.items():
-            status, answer = _post(url, payload)
-            step(f"{label} webhook {json.dumps(payload)}")
-            step(f"  → {status} {json.dumps(answer)}")
-            if status != 202:
-                step(f"the dispatcher refused the {label} webhook")
-                return 1
-            executions[answer["execution"]] = payload
-        # Numerai may deliver a webhook twice: the same trigger gets the same execution.
-        first = webhooks["round open"]
-        status, answer = _post(url, first)
-        again = answer.get("execution")
-        step(f"the round-open webhook again → {status}, execution {again} (no second run)")
-
+        dispatcher, base = _start_dispatcher(env, scratch, registry, token)
+        webhooks = _webhooks(numerai_url)
+        executions = _send(f"{base}/pred/{entry.id}?token={token}", webhooks)
         step(f"waiting for {len(executions)} executions")
-        finished = _wait_executions(base, token, list(executions))
-        for record in finished:
-            step(
-                f"{record['execution']} {record['status']} (exit code {record['exit_code']}), "
-                f"log {show(Path(record['log']))}"
-            )
-
-        triggers = {payload["triggerId"] for payload in webhooks.values()}
-        received = [s for s in fetch_submissions(numerai_url) if s.get("trigger_id") in triggers]
-        step(f"the fake Numerai received {len(received)} submission(s):")
-        for sub in received:
-            print(
-                f"    {sub['id']}  model {sub['model_id']}  round {sub['round']}  "
-                f"{sub['rows']} rows  trigger {sub['trigger_id']}",
-                flush=True,
-            )
-        ok = {s["trigger_id"] for s in received} == triggers and all(
-            r["status"] == "succeeded" for r in finished
-        )
+        finished = _wait_executions(base, token, executions)
+        ok = _report(numerai_url, webhooks, finished)
         step(f"logs: {show(scratch)} (dispatcher.log, executions/*.log)")
         step(f"demo {'OK' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
-        return 0 if ok else 1
+        return EXIT_OK if ok else EXIT_FAILED
     except KeyboardInterrupt:
         step("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except LocalRunError as exc:
         step(f"demo FAILED: {exc}")
-        return 1
+        return EXIT_FAILED
     finally:
         if dispatcher is not None:
             stop(dispatcher)
@@ -154,34 +97,82 @@ def main(argv: list[str] | None = None) -> int:
             stop(fake)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _start_dispatcher(
+    env: dict[str, str], scratch: Path, registry: Path, token: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The dispatcher in local mode; each job it starts inherits the fake's keys."""
+    env = {
+        **env,
+        "DISPATCH_MODE": "local",
+        WEBHOOK_TOKEN_ENV: token,
+        MODELS_FILE_ENV: str(registry),
+        "LOCAL_EXECUTIONS_DIR": str(scratch / "executions"),
+        "LOG_FORMAT": "json",
+        PUBLIC_ID_ENV: FAKE_PUBLIC_ID,
+        SECRET_KEY_ENV: FAKE_SECRET_KEY,
+    }
+    log_path = scratch / "dispatcher.log"
+    proc, port = start_dispatcher(env, log_path)
+    base = f"http://127.0.0.1:{port}"
+    step(f"dispatcher (local mode) at {base}, log {show(log_path)}")
+    return proc, base
 
 
-def _start_dispatcher(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "dispatcher"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+def _webhooks(numerai_url: str) -> dict[str, dict[str, Any]]:
+    """What Numerai sends when the round opens, and what its "test" button sends."""
+    run_id = uuid.uuid4().hex[:8]
+    return {
+        "round open": {
+            "roundNumber": _current_round(numerai_url),
+            "dataVersion": 1,
+            "triggerId": f"demo-{run_id}",
+        },
+        "test button": {
+            "roundNumber": ROUND_TEST,
+            "dataVersion": 1,
+            "triggerId": f"demo-test-{run_id}",
+            "isTest": True,
+        },
+    }
+
+
+def _send(url: str, webhooks: dict[str, dict[str, Any]]) -> list[str]:
+    """POST each webhook (each must be accepted), then the first one again (a repeated
+    delivery: the same execution, nothing new runs); the executions started."""
+    executions = []
+    for label, payload in webhooks.items():
+        status, answer = _post(url, payload)
+        step(f"{label} webhook {json.dumps(payload)}")
+        step(f"  → {status} {json.dumps(answer)}")
+        if status != 202:
+            raise LocalRunError(f"the dispatcher refused the {label} webhook")
+        executions.append(answer["execution"])
+    status, answer = _post(url, webhooks["round open"])
+    again = answer.get("execution")
+    step(f"the round-open webhook again → {status}, execution {again} (no second run)")
+    return executions
+
+
+def _report(
+    numerai_url: str, webhooks: dict[str, dict[str, Any]], finished: list[dict[str, Any]]
+) -> bool:
+    """Print each execution and what the fake received; True if every webhook submitted."""
+    for record in finished:
+        step(
+            f"{record['execution']} {record['status']} (exit code {record['exit_code']}), "
+            f"log {show(Path(record['log']))}"
         )
-
-
-def _wait_ready(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
-    deadline = time.monotonic() + DISPATCHER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise LocalRunError(f"the dispatcher exited with {proc.returncode}, see {log_path}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - loopback
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(POLL_INTERVAL)
-    raise LocalRunError(
-        f"the dispatcher did not answer /healthz within {DISPATCHER_START_TIMEOUT:.0f} s"
+    triggers = {payload["triggerId"] for payload in webhooks.values()}
+    received = [s for s in fetch_submissions(numerai_url) if s.get("trigger_id") in triggers]
+    step(f"the fake Numerai received {len(received)} submission(s):")
+    for sub in received:
+        print(
+            f"    {sub['id']}  model {sub['model_id']}  round {sub['round']}  "
+            f"{sub['rows']} rows  trigger {sub['trigger_id']}",
+            flush=True,
+        )
+    return {s["trigger_id"] for s in received} == triggers and all(
+        r["status"] == "succeeded" for r in finished
     )
 
 

@@ -1,6 +1,6 @@
 """``make rehearse``: the job's one-command local run, against the fake Numerai.
 
-Starts the fake (``python -m tests.fakes.numerai``) on a scratch directory, trains a
+Starts the fake (``python -m fakes.numerai``) on a scratch directory, trains a
 small pred1 model on its synthetic data unless one is there, writes a registry copy
 pointing the demo model at it (``predictors/pred1/model.cbm`` is never touched), runs
 ``python -m job`` for the demo model with the fake's keys, prints the submission the

@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
-from common.registry import DEFAULT_MODELS_FILE, ModelEntry, load_registry
+from common.contract import DEFAULT_MODELS_FILE, EXIT_FAILED, TRIGGER_ID_ENV, WEBHOOK_TOKEN_ENV
+from common.registry import ModelEntry, load_registry
 
 DEMO_MODEL = "demo_pred1"
 # The fake writes its synthetic data first (a second or two), then its URL file.
@@ -24,16 +28,21 @@ POLL_INTERVAL = 0.05
 # Seconds for a child (fake, dispatcher) to exit after SIGTERM before it is killed.
 STOP_TIMEOUT = 15.0
 HTTP_TIMEOUT = 30.0
+# Cold start is about a second; leave room for a slow first run (bytecode, disk cache).
+DISPATCHER_START_TIMEOUT = 60.0
+# Ports tried before giving up: each is free when chosen, and is only lost to another
+# process binding it in the second before the dispatcher does.
+PORT_ATTEMPTS = 5
 # Trees for the local model: enough to predict something non-constant, trained in
 # well under a second on the synthetic data.
 LOCAL_MODEL_ITERATIONS = 50
-# The keys the fake accepts (tests/fakes/numerai.py); fake keys for a fake server.
+# The keys the fake accepts (fakes/numerai.py); fake keys for a fake server.
 FAKE_PUBLIC_ID = "FAKEPUBLICID"
 FAKE_SECRET_KEY = "FAKESECRETKEY"  # noqa: S105
 # Variables that would change what a local run does if inherited from the caller's
 # shell (a real key, NUMERAI_MODEL_ID=all, a Cloud Run task index …).
 _CLEARED_PREFIXES = ("NUMERAI_", "CLOUD_RUN_")
-_CLEARED = ("TRIGGER_ID", "WEBHOOK_TOKEN", "DISPATCH_MODE", "PORT", "LOG_FORMAT")
+_CLEARED = (TRIGGER_ID_ENV, WEBHOOK_TOKEN_ENV, "DISPATCH_MODE", "PORT", "LOG_FORMAT")
 
 
 class LocalRunError(Exception):
@@ -91,7 +100,7 @@ def start_fake(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
     step("starting the fake Numerai")
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "tests.fakes.numerai"),
+            *(sys.executable, "-m", "fakes.numerai"),
             *("--data-dir", str(scratch / "fake-data"), "--port", "0", "--url-file", str(url_file)),
         ],
         stdout=subprocess.DEVNULL,
@@ -115,6 +124,68 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_dispatcher(
+    env: Mapping[str, str],
+    log_path: Path,
+    *,
+    cwd: Path | None = None,
+    timeout: float = DISPATCHER_START_TIMEOUT,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``python -m dispatcher`` on a free loopback port, once its ``/healthz`` answers.
+
+    A free port is found by binding port 0 and letting it go; until the dispatcher binds
+    it, another process may take it (seen with test suites running side by side). The
+    dispatcher then exits with EXIT_FAILED ("cannot listen"), and another port is tried.
+    Its output goes to ``log_path`` (appended, attempt after attempt)."""
+    for _ in range(PORT_ATTEMPTS):
+        port = free_port()
+        with log_path.open("ab") as out:
+            offset = out.tell()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dispatcher"],
+                env={**env, "PORT": str(port)},
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if _wait_ready(proc, f"http://127.0.0.1:{port}", log_path, offset, timeout):
+            return proc, port
+    raise LocalRunError(f"the dispatcher found no free port in {PORT_ATTEMPTS} tries")
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], base: str, log_path: Path, offset: int, timeout: float
+) -> bool:
+    """True once ``/healthz`` answers; False if the port was taken meanwhile (the
+    dispatcher's own words, written past ``offset`` of its log, say so)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code == EXIT_FAILED and _port_taken(log_path, offset):
+            return False
+        if code is not None:
+            raise LocalRunError(f"the dispatcher exited with {code}, see {show(log_path)}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310 - loopback
+                return True
+        except (urllib.error.URLError, OSError):
+            time.sleep(POLL_INTERVAL)
+    stop(proc)
+    raise LocalRunError(f"the dispatcher did not answer /healthz within {timeout:.0f} s")
+
+
+def _port_taken(log_path: Path, offset: int) -> bool:
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        return b"cannot listen" in log.read()
 
 
 def fetch_submissions(url: str) -> list[dict]:

@@ -33,13 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.contract import PUBLIC_ID_SECRET, SECRET_KEY_SECRET, WEBHOOK_TOKEN_SECRET
 from ops.gcloud import Gcloud
-from ops.settings import (
-    PUBLIC_ID_SECRET,
-    SECRET_KEY_SECRET,
-    WEBHOOK_TOKEN_SECRET,
-    OpsSettings,
-)
+from ops.settings import OpsSettings
 
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 (a role name)
 JOB_EXECUTOR_WITH_OVERRIDES = "roles/run.jobsExecutorWithOverrides"

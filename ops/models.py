@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from common.contract import ALL_MODELS as ALL
 from common.registry import ModelEntry, Registry, RegistryError, load_registry
 from ops.settings import ConfigError
-
-ALL = "all"
 
 
 def load(models_file: Path) -> Registry:
@@ -28,9 +27,7 @@ def resolve(registry: Registry, spec: str | None, variable: str = "MODEL") -> li
     for item in (part.strip() for part in spec.split(",")):
         if not item:
             continue
-        entry = registry.by_id(item) or next(
-            (e for e in registry.models if e.name == item), None
-        )
+        entry = registry.by_id(item) or next((e for e in registry.models if e.name == item), None)
         if entry is None:
             known = ", ".join(f"{e.name} ({e.id})" for e in registry.models)
             raise ConfigError(
@@ -42,7 +39,3 @@ def resolve(registry: Registry, spec: str | None, variable: str = "MODEL") -> li
     if not wanted:
         raise ConfigError(f"{variable} is empty: pass {variable}=<name|id|all>")
     return [e for e in registry.models if e in wanted]
-
-
-def job_of(entry: ModelEntry, default_job: str) -> str:
-    return entry.job or default_job

@@ -2,7 +2,8 @@
 
 status: recent executions (gcloud's v1 Execution resources as JSON) rendered as a table
 with the model and round taken from the execution's env overrides.
-logs: ``gcloud logging read`` with DESIGN.md's filter, rendered one line per entry.
+logs: ``gcloud logging read`` with the job-log filter (docs/operate.md), rendered one
+line per entry.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
+from common.contract import MODEL_ID_ENV, ROUND_CURRENT, ROUND_ENV
 from common.registry import Registry
 from ops import models
 from ops.gcloud import Gcloud
@@ -140,8 +142,8 @@ def status_rows(
             [
                 str(meta.get("name", "?")),
                 str((meta.get("labels") or {}).get("run.googleapis.com/job", "?")),
-                _model_label(env.get("NUMERAI_MODEL_ID", ""), registry),
-                env.get("NUMERAI_ROUND") or "current",
+                _model_label(env.get(MODEL_ID_ENV, ""), registry),
+                env.get(ROUND_ENV) or ROUND_CURRENT,
                 execution_state(ex),
                 when.strftime("%Y-%m-%d %H:%M:%S") if when else "-",
                 duration,
@@ -152,8 +154,10 @@ def status_rows(
 
 def render_table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     return "\n".join(lines)
 
 

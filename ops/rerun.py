@@ -1,6 +1,6 @@
 """``make rerun MODEL=… [ROUND=…] [TRIGGER=…]``: ``gcloud run jobs execute`` with overrides.
 
-The overrides are the dispatcher's (DESIGN.md): NUMERAI_MODEL_ID, NUMERAI_ROUND,
+The overrides are the dispatcher's (common.contract): NUMERAI_MODEL_ID, NUMERAI_ROUND,
 TRIGGER_ID, NUMERAI_IS_TEST. Several models on one job run as one execution with one
 task per model (the job splits the list by CLOUD_RUN_TASK_INDEX); models on different
 jobs (the registry's ``job``) get one execution per job.
@@ -13,13 +13,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from common.contract import (
+    FALSE,
+    IS_TEST_ENV,
+    MODEL_ID_ENV,
+    ROUND_CURRENT,
+    ROUND_ENV,
+    ROUND_TEST,
+    TRIGGER_ID_ENV,
+    TRUE,
+)
 from common.registry import ModelEntry
 from ops import models
 from ops.gcloud import Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, parse_flag
 
-ROUND_CURRENT = "current"
-ROUND_TEST = "test"
 # Trigger ids are Numerai's opaque strings; keep them to characters that survive a
 # command line and a gcloud KEY=VALUE list unquoted.
 _TRIGGER = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -48,9 +56,7 @@ def parse_trigger(value: str | None) -> str | None:
     if not value:
         return None
     if not _TRIGGER.match(value):
-        raise ConfigError(
-            f"TRIGGER={value!r}: use letters, digits and . _ : - only (at most 128)"
-        )
+        raise ConfigError(f"TRIGGER={value!r}: use letters, digits and . _ : - only (at most 128)")
     return value
 
 
@@ -64,17 +70,17 @@ def plan(
 ) -> list[Execute]:
     by_job: dict[str, list[ModelEntry]] = {}
     for entry in entries:
-        by_job.setdefault(models.job_of(entry, default_job), []).append(entry)
+        by_job.setdefault(entry.job_or(default_job), []).append(entry)
     executions = []
     for job, group in by_job.items():
         # "all" means every registered model to the job, so it is only right when this
         # job holds them all; otherwise name them.
         model_id = models.ALL if every_model and len(by_job) == 1 else ",".join(e.id for e in group)
-        env = [("NUMERAI_MODEL_ID", model_id), ("NUMERAI_ROUND", round_)]
+        env = [(MODEL_ID_ENV, model_id), (ROUND_ENV, round_)]
         if trigger:
-            env.append(("TRIGGER_ID", trigger))
+            env.append((TRIGGER_ID_ENV, trigger))
         # Numerai's own test webhook sends roundNumber "test" with isTest true.
-        env.append(("NUMERAI_IS_TEST", "true" if round_ == ROUND_TEST else "false"))
+        env.append((IS_TEST_ENV, TRUE if round_ == ROUND_TEST else FALSE))
         executions.append(Execute(job, tuple(env), len(group), tuple(group)))
     return executions
 
@@ -90,14 +96,24 @@ def check_jobs_exist(s: OpsSettings, g: Gcloud, jobs: list[str]) -> None:
     """Raise OpsError naming the first Cloud Run job that is not deployed (and how to fix it)."""
     for job in jobs:
         found = g.exists(
-            ["run", "jobs", "describe", job, f"--region={s.region}", f"--project={s.project}",
-             "--format=value(metadata.name)"]
+            [
+                "run",
+                "jobs",
+                "describe",
+                job,
+                f"--region={s.region}",
+                f"--project={s.project}",
+                "--format=value(metadata.name)",
+            ]
         )
         if not found and not g.dry_run:
             raise OpsError(
                 f"Cloud Run job {job} does not exist in {s.region} of {s.project}: "
-                + ("run `make release` first" if job == s.job_name else
-                   f"deploy it with `make release JOB_NAME={job} DEPLOY_DISPATCHER=false`")
+                + (
+                    "run `make release` first"
+                    if job == s.job_name
+                    else f"deploy it with `make release JOB_NAME={job} DEPLOY_DISPATCHER=false`"
+                )
             )
 
 

@@ -1,7 +1,7 @@
 """``make schedule [CRON=…] [MODEL=all] [TIMEZONE=Etc/UTC]`` and ``make unschedule``.
 
 Scheduled runs without any webhook: a Cloud Scheduler HTTP job POSTs to the Cloud Run
-Admin API's ``jobs/J:run`` with DESIGN.md's overrides, authenticated with an OAuth
+Admin API's ``jobs/J:run`` with common.contract's overrides, authenticated with an OAuth
 token of a dedicated service account whose only permission is to run that job with
 overrides. One scheduler job per Cloud Run job (the registry's ``job``), named
 ``<job>-schedule``; its body is the plan ``make rerun`` makes for the same MODEL with
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from common.contract import IF_SUBMITTED_CHOICES, IF_SUBMITTED_ENV, ROUND_CURRENT
 from ops import iam, models, rerun
 from ops.gcloud import Gcloud
 from ops.settings import ConfigError, OpsSettings
@@ -63,10 +64,6 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,-]+$")
 _CRON_FIELDS = 5
 # Cloud Scheduler locations.
 _LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-# The job's NUMERAI_IF_SUBMITTED values (job/settings.py IF_SUBMITTED_CHOICES; ops does
-# not import the job).
-IF_SUBMITTED_ENV = "NUMERAI_IF_SUBMITTED"
-IF_SUBMITTED_CHOICES = ("resubmit", "skip")
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ def run_uri(s: OpsSettings, job: str) -> str:
 
 
 def message_body(ex: rerun.Execute) -> dict[str, Any]:
-    """The RunJob request body: DESIGN.md's env overrides and one task per model."""
+    """The RunJob request body: the env overrides of common.contract and one task per model."""
     return {
         "overrides": {
             "containerOverrides": [{"env": [{"name": k, "value": v} for k, v in ex.env]}],
@@ -148,7 +145,7 @@ def plan(s: OpsSettings, environ: Mapping[str, str]) -> list[Schedule]:
         entries,
         every_model=spec.lower() == models.ALL,
         default_job=s.job_name,
-        round_=rerun.ROUND_CURRENT,
+        round_=ROUND_CURRENT,
         trigger=None,
     )
     if_submitted = parse_if_submitted(environ.get("IF_SUBMITTED"))

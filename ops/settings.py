@@ -14,11 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.contract import DEFAULT_JOB
 from common.registry import registry_path
 
 DEFAULT_REGION = "us-central1"
 DEFAULT_REPOSITORY = "numerai"
-DEFAULT_JOB_NAME = "numerai-job"
+DEFAULT_JOB_NAME = DEFAULT_JOB
 DEFAULT_SERVICE_NAME = "numerai-dispatcher"
 # Service account ids (the part before @PROJECT.iam.gserviceaccount.com).
 DEFAULT_JOB_SA = "numerai-job"
@@ -27,11 +28,6 @@ DEFAULT_BUILD_SA = "numerai-build"
 # The identity Cloud Scheduler runs the job as (`make schedule`): may run the job, nothing else.
 DEFAULT_SCHEDULER_SA = "numerai-scheduler"
 
-# Secret *names* (not values) are public contract (DESIGN.md): the job and cloudbuild.yaml
-# use them.
-PUBLIC_ID_SECRET = "numerai-public-id"  # noqa: S105
-SECRET_KEY_SECRET = "numerai-secret"  # noqa: S105
-WEBHOOK_TOKEN_SECRET = "numerai-webhook-token"  # noqa: S105
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})

@@ -14,16 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from ops import iam
-from ops.gcloud import Gcloud, Secret
-from ops.settings import (
+from common.contract import (
+    PUBLIC_ID_ENV,
     PUBLIC_ID_SECRET,
+    SECRET_KEY_ENV,
     SECRET_KEY_SECRET,
     WEBHOOK_TOKEN_SECRET,
-    ConfigError,
-    OpsSettings,
-    parse_flag,
 )
+from ops import iam
+from ops.gcloud import Gcloud, Secret
+from ops.settings import ConfigError, OpsSettings, parse_flag
 
 # Everything the deployment touches. cloudresourcemanager: project IAM policy reads;
 # storage: the source staging bucket of `gcloud builds submit`.
@@ -46,8 +46,8 @@ _MIN_KEY_LENGTH = 16
 
 # (environment variable, secret name, prompt label)
 NUMERAI_KEYS = (
-    ("NUMERAI_PUBLIC_ID", PUBLIC_ID_SECRET, "Numerai public id"),
-    ("NUMERAI_SECRET_KEY", SECRET_KEY_SECRET, "Numerai secret key"),
+    (PUBLIC_ID_ENV, PUBLIC_ID_SECRET, "Numerai public id"),
+    (SECRET_KEY_ENV, SECRET_KEY_SECRET, "Numerai secret key"),
 )
 
 Prompt = Callable[[str], str]

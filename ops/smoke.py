@@ -15,10 +15,10 @@ Four stages, each named when it fails (``smoke: FAILED at <stage>: <reason>``, e
    gcloud account's own access token (``gcloud auth print-access-token``, refreshed before
    it expires), the identity every other verb uses, so no Application Default
    Credentials set-up is needed.
-3. logs — ``gcloud logging read`` with DESIGN.md's filter for that execution, printed one
-   line per entry (read again while Cloud Logging is still ingesting: until the model's
-   summary line is there, a bounded number of times). Printed for a failed execution too,
-   before that failure is reported.
+3. logs — ``gcloud logging read`` with the job-log filter (docs/reference.md) for that
+   execution, printed one line per entry (read again while Cloud Logging is still
+   ingesting: until the model's summary line is there, a bounded number of times).
+   Printed for a failed execution too, before that failure is reported.
 4. confirm — through numerapi, the model has a submission carrying the smoke trigger id.
    If Numerai's API does not answer ``triggerId`` on submissions, the check falls back to
    a submission inserted after the webhook was sent, and the output says which was used.
@@ -41,16 +41,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+from common import contract
+from common.contract import (
+    API_URL_ENV,
+    PUBLIC_ID_ENV,
+    PUBLIC_ID_SECRET,
+    SECRET_KEY_ENV,
+    SECRET_KEY_SECRET,
+    WEBHOOK_TOKEN_SECRET,
+)
 from common.registry import ModelEntry, Registry
 from ops import models, observe
 from ops.gcloud import Gcloud, OpsError
-from ops.settings import (
-    PUBLIC_ID_SECRET,
-    SECRET_KEY_SECRET,
-    WEBHOOK_TOKEN_SECRET,
-    ConfigError,
-    OpsSettings,
-)
+from ops.settings import ConfigError, OpsSettings
 from ops.webhook import (
     DRY_RUN_TOKEN,
     DRY_RUN_URL,
@@ -80,10 +83,10 @@ CONFIRM_ATTEMPTS = 3
 CLOCK_SKEW = dt.timedelta(minutes=5)
 # gcloud access tokens live an hour; fetch a fresh one well before.
 ACCESS_TOKEN_LIFETIME = dt.timedelta(minutes=45)
-# The job's last line per model (DESIGN.md "Logs"), and the other events it may end with.
-SUMMARY_EVENTS = ("submitted", "failed", "skipped", "dry_run")
+# The job's last line per model (docs/reference.md "Job logs").
+SUMMARY_EVENTS = contract.SUMMARY_EVENTS
 SMOKE_TRIGGER_PREFIX = "smoke-"
-# Numerai's test webhook body (DESIGN.md, dispatcher routes); the trigger is added per run.
+# Numerai's test webhook body (docs/reference.md, the webhook); the trigger is added per run.
 TEST_WEBHOOK = {"roundNumber": "test", "dataVersion": 1, "isTest": True}
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -357,8 +360,8 @@ def read_logs(
 
 
 def _numerai_keys(s: OpsSettings, g: Gcloud, environ: Mapping[str, str]) -> tuple[str, str]:
-    public_id = environ.get("NUMERAI_PUBLIC_ID", "").strip()
-    secret_key = environ.get("NUMERAI_SECRET_KEY", "").strip()
+    public_id = environ.get(PUBLIC_ID_ENV, "").strip()
+    secret_key = environ.get(SECRET_KEY_ENV, "").strip()
     project = f"--project={s.project}"
     if not public_id:
         public_id = (
@@ -488,9 +491,9 @@ def numerai_client(environ: Mapping[str, str], public_id: str, secret_key: str) 
     numerapi = _numerapi()
     from numerapi import base_api
 
-    api_url = environ.get("NUMERAI_API_URL", "").strip()
+    api_url = environ.get(API_URL_ENV, "").strip()
     if api_url:
-        # numerapi has no constructor argument for its endpoint (DESIGN.md).
+        # numerapi has no constructor argument for its endpoint (docs/design.md).
         base_api.API_TOURNAMENT_URL = api_url
     return numerapi.NumerAPI(public_id=public_id, secret_key=secret_key)
 

@@ -13,16 +13,17 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import IO, Protocol
 
-from ops import models
-from ops.gcloud import Gcloud, OpsError
-from ops.settings import (
+from common.contract import (
+    API_URL_ENV,
+    PUBLIC_ID_ENV,
     PUBLIC_ID_SECRET,
+    SECRET_KEY_ENV,
     SECRET_KEY_SECRET,
     WEBHOOK_TOKEN_SECRET,
-    ConfigError,
-    OpsSettings,
-    parse_flag,
 )
+from ops import models
+from ops.gcloud import Gcloud, OpsError
+from ops.settings import ConfigError, OpsSettings, parse_flag
 
 DRY_RUN_URL = "<service-url>"
 DRY_RUN_TOKEN = "<token>"  # noqa: S105 (a placeholder)
@@ -44,7 +45,7 @@ def numerapi_setter(api_url: str | None) -> WebhookSetter:
                 "REGISTER=1 needs numerapi: run `make bootstrap` (make webhook-url uses it then)"
             ) from None
         if api_url:
-            # numerapi has no constructor argument for its endpoint (DESIGN.md).
+            # numerapi has no constructor argument for its endpoint (docs/design.md).
             base_api.API_TOURNAMENT_URL = api_url
         api = numerapi.NumerAPI(public_id=public_id, secret_key=secret_key)
         return bool(api.set_submission_webhook(model_id, url))
@@ -113,8 +114,8 @@ def run_webhook_url(
             print(url if len(urls) == 1 else f"{entry.name}\t{url}", file=out)
         return 0
 
-    public_id = environ.get("NUMERAI_PUBLIC_ID", "").strip()
-    secret_key = environ.get("NUMERAI_SECRET_KEY", "").strip()
+    public_id = environ.get(PUBLIC_ID_ENV, "").strip()
+    secret_key = environ.get(SECRET_KEY_ENV, "").strip()
     if not (public_id and secret_key):
         public_id = public_id or secret_value(g, s, PUBLIC_ID_SECRET) or ""
         secret_key = secret_key or secret_value(g, s, SECRET_KEY_SECRET) or ""
@@ -127,7 +128,7 @@ def run_webhook_url(
             "REGISTER=1 needs NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY (in the environment "
             f"or in the secrets {PUBLIC_ID_SECRET} / {SECRET_KEY_SECRET})"
         )
-    setter = setter_factory(environ.get("NUMERAI_API_URL") or None)
+    setter = setter_factory(environ.get(API_URL_ENV) or None)
     for entry, url in urls:
         try:
             accepted = setter(public_id, secret_key, entry.id, url)

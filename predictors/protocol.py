@@ -20,6 +20,12 @@ if TYPE_CHECKING:  # only for annotations: importing predictors must stay cheap
     import numpy as np
     import polars as pl
 
+class PredictorError(Exception):
+    """The plugin is missing, broken, refused its options, or cannot do what it was asked;
+    the message says which. The job reports the message as the model's reason as it is
+    (without a traceback): raise it (or a subclass) for failures you have explained."""
+
+
 # The parsed features.json of a data version:
 # {"feature_sets": {"small": [...], "medium": [...], "all": [...]}, "targets": [...]}
 FeatureMetadata = Mapping[str, Any]

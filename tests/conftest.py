@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.numerai import FakeNumerai
-from tests.fakes.synthetic import SyntheticSpec, write_dataset
+from fakes.numerai import FakeNumerai
+from fakes.synthetic import SyntheticSpec, write_dataset
 
 
 @pytest.fixture(scope="session")

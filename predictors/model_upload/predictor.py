@@ -25,9 +25,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from predictors.loader import PredictorError
-from predictors.model_upload import diagnose
-from predictors.protocol import FeatureMetadata, PredictContext
+from predictors.model_upload.pickle_facts import explain_load_failure
+from predictors.protocol import FeatureMetadata, PredictContext, PredictorError
 
 DEFAULT_DATA_VERSION = "v5.3"
 BENCHMARKS_FILE = "live_benchmark_models.parquet"
@@ -201,7 +200,7 @@ def load(path: Path) -> Any:
         return pd.read_pickle(path)  # noqa: S301 - the pickle is the model: running it is the point
     except Exception as exc:  # unpickling can raise anything; each is explained
         raise ModelUploadError(
-            diagnose.explain_load_failure(path, path.read_bytes(), _first_error(exc))
+            explain_load_failure(path, path.read_bytes(), _first_error(exc))
         ) from None
 
 

@@ -1,8 +1,8 @@
 """Dispatcher benchmark (``make bench-dispatcher``): a script, not a timed test.
 
 Everything on loopback against the fake Cloud Run Admin API (``python -m
-tests.fakes.cloudrun``, its own process), with bytecode compiled for every module
-measured on both sides (the images compile at install; DESIGN.md "Timing"):
+fakes.cloudrun``, its own process), with bytecode compiled for every module
+measured on both sides (the images compile at install; docs/design.md "Start-up time"):
 
 1. cold start: spawn → first ``202`` of ``python -m dispatcher``, against spawn → first
    ``200`` of a minimal aiohttp hello-world server; medians of N, alternating;
@@ -95,7 +95,7 @@ def free_port() -> int:
 # 46.7 ms vs 2.1 ms per call). Google's frontends do not do that, so the fake's handler
 # gets TCP_NODELAY here (a no-op once the fake sets it itself).
 FAKE_LAUNCHER = (
-    "import sys; import tests.fakes.cloudrun as fake; "
+    "import sys; import fakes.cloudrun as fake; "
     "fake._Handler.disable_nagle_algorithm = True; sys.exit(fake.main(sys.argv[1:]))"
 )
 

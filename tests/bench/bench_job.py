@@ -4,7 +4,7 @@ The job (``python -m job``) against the canonical example-scripts way
 (``tests/bench/baseline_example_script.py``: numerapi download, ``pandas.read_parquet(
 columns=features)``, ``model.predict``, ``upload_predictions(df=…)``), on the same full-size
 synthetic round (6,720 live rows × 3,555 int8 features) served by one fake Numerai
-(``python -m tests.fakes.numerai --full-size``, its own process), with the same 2,000-tree
+(``python -m fakes.numerai --full-size``, its own process), with the same 2,000-tree
 depth-6 CatBoost model on both sides. Both sides submit for real (keys
 FAKEPUBLICID/FAKESECRETKEY) and every run's submission is checked at the fake: a run that
 did not submit is a failed measurement, never a fast one.
@@ -17,7 +17,7 @@ the example-scripts' default). Each set has its own model and its own table.
 Every measured run is its own process (``os.wait4``: wall = spawn → exit, peak RSS =
 ``ru_maxrss`` of the child and its descendants) with a FRESH data directory, so both sides
 download ``live.parquet`` every time (the cold cache a Cloud Run task starts with). Bytecode
-is compiled for every module either side imports (DESIGN.md "Timing"); both sides run as
+is compiled for every module either side imports (docs/design.md "Start-up time"); both sides run as
 ``python -m``. One unmeasured warm-up run of each side first (page cache for the libraries
 and the model). Then ``--runs`` rounds, each running baseline / job / job with 10 models in
 a rotated order, then the job again on that round's now-filled data dir (warm cache,
@@ -75,7 +75,7 @@ FEATURE_SET_CHOICES = ("small", "medium", "all")  # 42, 780 and 3,555 features a
 DEFAULT_FEATURE_SETS = ("all", "medium")
 MODEL_ITERATIONS = 2000
 MODEL_DEPTH = 6
-# The fake's full-size live.parquet has this many rows (tests.fakes.synthetic.FULL_SIZE).
+# The fake's full-size live.parquet has this many rows (fakes.synthetic.FULL_SIZE).
 LIVE_ROWS = 6720
 
 # ~45 s of runs for `all` and ~30 s for `medium` on 2 cores; medians of 5 shrug off one
@@ -213,7 +213,7 @@ def start_fake(scratch: Path) -> tuple[subprocess.Popen, str]:
     fake_log = (scratch / "fake.log").open("wb")
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "tests.fakes.numerai", "--full-size"),
+            *(sys.executable, "-m", "fakes.numerai", "--full-size"),
             *("--data-dir", str(scratch / "fake-data"), "--port", "0", "--url-file", str(url_file)),
         ],
         cwd=REPO_ROOT,

@@ -25,7 +25,7 @@ def _instructions(name: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("name", "extra", "sources"), [
-    ("Dockerfile.job", "job", {"common/", "job/", "predictors/"}),
+    ("Dockerfile.job", "job", {"common/", "numerai_data/", "job/", "predictors/"}),
     ("Dockerfile.dispatcher", "dispatcher", {"common/", "dispatcher/", "predictors/models.toml"}),
 ])
 def test_dockerfile_shape(name: str, extra: str, sources: set[str]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.gcloud import gcloud_path
 from tests.deploy.conftest import PROJECT, REGION, REPO, FakeGcloud, write_registry
-from tests.fakes.gcloud import gcloud_path
 
 MODEL_ID = "11111111-1111-4111-8111-111111111111"
 

@@ -1,4 +1,4 @@
-"""make rerun / python -m ops rerun: gcloud run jobs execute with DESIGN.md's overrides."""
+"""make rerun / python -m ops rerun: gcloud run jobs execute with common.contract's overrides."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`make rerun` with the REAL installed gcloud, against the Cloud Run fake.
 
-Proves the command ops builds is one gcloud accepts and turns into DESIGN.md's
+Proves the command ops builds is one gcloud accepts and turns into common.contract's
 overrides: the ``^@^`` list escaping for several model ids, ``--tasks``, and the
 env names. gcloud takes about a second per call here; three calls in all.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.cloudrun import FakeCloudRun
+from fakes.gcloud import FAKE_ACCESS_TOKEN, gcloud_env, gcloud_path
 from tests.deploy.conftest import REPO, VERB_TIMEOUT, write_registry
-from tests.fakes.cloudrun import FakeCloudRun
-from tests.fakes.gcloud import FAKE_ACCESS_TOKEN, gcloud_env, gcloud_path
 
 pytestmark = pytest.mark.skipif(gcloud_path() is None, reason="gcloud is not installed")
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes.numerai import FakeNumerai
 from tests.deploy.conftest import PROJECT, REGION, FakeGcloud, write_registry
-from tests.fakes.numerai import FakeNumerai
 
 DEMO_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
 OTHER_ID = "44444444-4444-4444-8444-444444444444"

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from common.contract import DEFAULT_JOB
 from common.registry import Registry, load_registry
 from dispatcher.app import create_app
 from dispatcher.launcher import Launched, LaunchRequest
 from dispatcher.settings import CloudRunSettings, RetryPolicy, Settings
-from tests.fakes.cloudrun import FakeCloudRun
+from fakes.cloudrun import FakeCloudRun
 
 TOKEN = "test-webhook-token-0123456789abcdef"
 MODEL_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
@@ -69,9 +70,8 @@ def fake_cloud_run() -> Iterator[FakeCloudRun]:
 def cloud_settings(registry: Registry, fake_cloud_run: FakeCloudRun) -> Settings:
     return Settings(
         registry=registry,
-        mode="cloudrun",
         webhook_token=TOKEN,
-        cloud_run=CloudRunSettings(
+        backend=CloudRunSettings(
             project=PROJECT, region=REGION, api_endpoint=fake_cloud_run.url, retry=FAST_RETRY
         ),
     )
@@ -91,8 +91,9 @@ class RecordingLauncher:
             await asyncio.sleep(self.delay)
         if self.errors:
             raise self.errors.pop(0)
-        short = f"{request.job}-{len(self.requests):05d}"
-        return Launched(short, f"projects/p/locations/l/jobs/{request.job}/executions/{short}")
+        job = request.job or DEFAULT_JOB  # what a real launcher falls back to
+        short = f"{job}-{len(self.requests):05d}"
+        return Launched(short, f"projects/p/locations/l/jobs/{job}/executions/{short}")
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from dispatcher.settings import RetryPolicy, Settings
+from dispatcher.settings import CloudRunSettings, RetryPolicy, Settings
+from fakes.cloudrun import FakeCloudRun
 from tests.dispatcher.conftest import (
     MODEL_ID,
     OTHER_JOB,
@@ -20,15 +21,16 @@ from tests.dispatcher.conftest import (
     body,
     pred_url,
 )
-from tests.fakes.cloudrun import FakeCloudRun
+
+
+def _with_cloud_run(settings: Settings, **changes: Any) -> Settings:
+    assert isinstance(settings.backend, CloudRunSettings)
+    return dataclasses.replace(settings, backend=dataclasses.replace(settings.backend, **changes))
 
 
 def _with_retry(settings: Settings, **changes: Any) -> Settings:
-    assert settings.cloud_run is not None
-    retry = dataclasses.replace(settings.cloud_run.retry, **changes)
-    return dataclasses.replace(
-        settings, cloud_run=dataclasses.replace(settings.cloud_run, retry=retry)
-    )
+    assert isinstance(settings.backend, CloudRunSettings)
+    return _with_cloud_run(settings, retry=dataclasses.replace(settings.backend.retry, **changes))
 
 
 @pytest.fixture
@@ -125,10 +127,7 @@ async def test_refusal_is_502_records_nothing_and_a_retry_launches(
 
 
 async def test_missing_job_is_502(make_client, cloud_settings, fake_cloud_run) -> None:
-    assert cloud_settings.cloud_run is not None
-    settings = dataclasses.replace(
-        cloud_settings, cloud_run=dataclasses.replace(cloud_settings.cloud_run, default_job="gone")
-    )
+    settings = _with_cloud_run(cloud_settings, default_job="gone")
     client = await make_client(settings)
     resp = await client.post(pred_url(), json=body("trig-M"))
     assert resp.status == 502
@@ -190,11 +189,7 @@ async def test_unreachable_api_is_retried_then_503(make_client, cloud_settings) 
     fake = FakeCloudRun(project=PROJECT, region=REGION).start()
     dead_url = fake.url
     fake.stop()
-    assert cloud_settings.cloud_run is not None
-    settings = dataclasses.replace(
-        cloud_settings,
-        cloud_run=dataclasses.replace(cloud_settings.cloud_run, api_endpoint=dead_url),
-    )
+    settings = _with_cloud_run(cloud_settings, api_endpoint=dead_url)
     client = await make_client(settings)
     resp = await client.post(pred_url(), json=body("trig-U"))
     assert resp.status == 503

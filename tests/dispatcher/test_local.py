@@ -17,10 +17,10 @@ from common.registry import load_registry
 from dispatcher.launcher import LaunchRequest
 from dispatcher.local import LocalLauncher
 from dispatcher.settings import LocalSettings, Settings, SettingsError
+from fakes.numerai import FakeNumerai
+from fakes.synthetic import SyntheticSpec
 from tests.dispatcher.conftest import MODEL_ID, TOKEN, body, pred_url
 from tests.dispatcher.running import REPO_ROOT, base_env
-from tests.fakes.numerai import FakeNumerai
-from tests.fakes.synthetic import SyntheticSpec
 
 # Trees for the test model: enough for non-constant predictions, trained in ~0.1 s.
 TRAIN_ITERATIONS = 20
@@ -83,9 +83,8 @@ async def wait_done(client: Any, name: str, token: str | None = TOKEN) -> dict[s
 def local_settings(registry: Path, executions: Path, token: str | None = TOKEN) -> Settings:
     return Settings(
         registry=load_registry(registry),
-        mode="local",
         webhook_token=token,
-        local=LocalSettings(executions_dir=executions),
+        backend=LocalSettings(executions_dir=executions),
     )
 
 
@@ -95,7 +94,7 @@ async def test_webhook_runs_the_real_job_dry_run(
     settings = local_settings(trained, tmp_path / "executions")
     data_dir = tmp_path / "data"
     async with LocalLauncher.open(
-        settings.local, environ=job_env(numerai, trained, data_dir)
+        settings.backend, environ=job_env(numerai, trained, data_dir)
     ) as launcher:
         client = await make_client(settings, launcher=launcher)
         resp = await client.post(pred_url(), json=body("local-1"))
@@ -136,7 +135,7 @@ async def test_failing_job_is_reported_with_its_exit_code(
     )
     settings = local_settings(registry, tmp_path / "executions", token=None)
     async with LocalLauncher.open(
-        settings.local, environ=job_env(numerai, registry, tmp_path / "data")
+        settings.backend, environ=job_env(numerai, registry, tmp_path / "data")
     ) as launcher:
         client = await make_client(settings, launcher=launcher)
         resp = await client.post(pred_url(token=None), json=body("local-fail"))
@@ -226,7 +225,7 @@ async def test_local_routes_check_the_token_and_unknown_ids(
     make_client: Any, registry_file: Path, tmp_path: Path
 ) -> None:
     settings = local_settings(registry_file, tmp_path / "executions")
-    async with LocalLauncher.open(settings.local, environ={}) as launcher:
+    async with LocalLauncher.open(settings.backend, environ={}) as launcher:
         client = await make_client(settings, launcher=launcher)
         assert (await client.get("/local/executions")).status == 401
         assert (await client.get(f"/local/executions?token={TOKEN}x")).status == 401
@@ -249,5 +248,4 @@ def test_local_mode_settings_from_env(registry_file: Path, tmp_path: Path) -> No
     )
     assert settings.mode == "local"
     assert settings.webhook_token is None  # optional in local mode
-    assert settings.cloud_run is None
-    assert settings.local == LocalSettings(executions_dir=tmp_path / "x")
+    assert settings.backend == LocalSettings(executions_dir=tmp_path / "x")

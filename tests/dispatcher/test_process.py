@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from fakes.cloudrun import FakeCloudRun
+from local.sandbox import free_port
 from tests.dispatcher.conftest import MODEL_ID, PROJECT, REGION, TOKEN, body
-from tests.dispatcher.running import REPO_ROOT, Dispatcher, base_env, free_port, run_cli
-from tests.fakes.cloudrun import FakeCloudRun
+from tests.dispatcher.running import REPO_ROOT, Dispatcher, base_env, run_cli
 
 
 def cloud_env(
@@ -225,7 +226,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from common.registry import load_registry
 from dispatcher.app import create_app
 from dispatcher.settings import Settings
-from tests.fakes.cloudrun import FakeCloudRun
+from fakes.cloudrun import FakeCloudRun
 
 async def main():
     registry = sys.argv[1]

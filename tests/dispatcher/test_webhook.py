@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from common.contract import OVERRIDE_NAMES
 from common.registry import Registry
-from dispatcher.launcher import OVERRIDE_NAMES, LaunchError
+from dispatcher.launcher import LaunchError
 from dispatcher.settings import CloudRunSettings, Settings
 from dispatcher.webhook import MAX_BODY_BYTES, MAX_TRIGGER_ID_LENGTH
 from tests.dispatcher.conftest import (
@@ -32,7 +33,7 @@ def settings(registry: Registry) -> Settings:
     return Settings(
         registry=registry,
         webhook_token=TOKEN,
-        cloud_run=CloudRunSettings(project="test-project", region="europe-west1"),
+        backend=CloudRunSettings(project="test-project", region="europe-west1"),
     )
 
 
@@ -64,7 +65,7 @@ async def test_accepted_webhook_answers_202_with_the_execution(client, launcher)
         "NUMERAI_IS_TEST": "false",
     }
     assert tuple(request.env()) == OVERRIDE_NAMES
-    assert request.job == "numerai-job"
+    assert request.job is None  # not in the registry entry: the launcher's default job
 
 
 async def test_test_webhook_sets_round_test_and_is_test(client, launcher) -> None:

@@ -1,6 +1,6 @@
 """Build and run the two images with buildah, on a machine with no Docker and no registry.
 
-DESIGN.md "Containers": buildah (Debian package) builds and runs images as root with
+docs/design.md "Containers": buildah (Debian package) builds and runs images as root with
 ``--storage-driver vfs --isolation chroot``; base images cannot be pulled, so a
 stand-in for ``python:3.11-slim`` is made with debootstrap (Debian bookworm, whose
 python3 is 3.11 like the official image) and cached as a rootfs tarball.

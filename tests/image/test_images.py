@@ -33,7 +33,7 @@ pytestmark = [
 JOB_TAG = "localhost/numerai-job:test"
 DISPATCHER_TAG = "localhost/numerai-dispatcher:test"
 RUNTIME_UID = "10001"
-# The dispatcher must not carry the job's heavy dependencies (DESIGN.md).
+# The dispatcher must not carry the job's heavy dependencies (docs/design.md).
 JOB_ONLY_PACKAGES = {"polars", "catboost", "numerapi", "pandas", "pyarrow", "scipy"}
 # Secrets may reach a container only at run time, from Secret Manager.
 SECRET_NAMES = ("NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY", "WEBHOOK_TOKEN")

@@ -19,10 +19,10 @@ from typing import Any
 import numerapi.base_api
 import pytest
 
+from common.retry import NO_DELAY
+from fakes.numerai import FakeNumerai
 from job.cli import main
-from job.retry import NO_DELAY
 from predictors.pred1 import train
-from tests.fakes.numerai import FakeNumerai
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PUBLIC_ID, SECRET_KEY = "FAKEPUBLICID", "FAKESECRETKEY"

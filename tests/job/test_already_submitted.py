@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from job.retry import NO_DELAY
+from common.retry import NO_DELAY
 from tests.job.support import MODEL_A, MODEL_B, TRIGGER, pred1_entry
 
 LABELS = "logging.googleapis.com/labels"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from job.retry import NO_DELAY
-from tests.fakes.secretmanager import FakeSecretManager
+from common.retry import NO_DELAY
+from fakes.secretmanager import FakeSecretManager
 from tests.job.support import MODEL_A, MODEL_B, PUBLIC_ID, REPO_ROOT, SECRET_KEY, pred1_entry
 
 PROJECT = "test-project"

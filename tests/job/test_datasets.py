@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from job.datasets import CorruptDownload, DatasetCache, verify
+from common.retry import NO_DELAY
 from job.live import LiveDataError, LiveLoader
-from job.retry import NO_DELAY
+from numerai_data.cache import CorruptDownload, DatasetCache, verify
 
 
 def test_whole_files_pass_verification(synthetic_data):

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from job.retry import NO_DELAY
-from predictors.loader import load_predictor
+from common.retry import NO_DELAY
+from job.plugins import load_predictor
 from tests.job.support import MODEL_A, MODEL_B, UNREGISTERED, pred1_entry
 
 

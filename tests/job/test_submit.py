@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from predictors.loader import load_predictor
+from job.plugins import load_predictor
 from tests.job.support import MODEL_A, MODEL_B, MODEL_C, TRIGGER, pred1_entry
 
 LABELS = "logging.googleapis.com/labels"

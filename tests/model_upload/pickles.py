@@ -22,7 +22,7 @@ import cloudpickle
 import numpy as np
 import pandas as pd
 
-from predictors.model_upload.diagnose import inspect_pickle
+from predictors.model_upload.pickle_facts import inspect_pickle
 
 VANISHED_MODULE = "numerai_vanished_lib"
 

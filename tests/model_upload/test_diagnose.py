@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predictors.model_upload import diagnose
+from predictors.model_upload import diagnose, pickle_facts
 from tests.model_upload import pickles
 
 
@@ -20,7 +20,7 @@ def test_modules_referenced_by_reference():
     def predict(live_features):
         return live_features @ frame["w"]
 
-    facts = diagnose.inspect_pickle(cloudpickle.dumps(predict))
+    facts = pickle_facts.inspect_pickle(cloudpickle.dumps(predict))
 
     assert facts.complete and facts.problem is None
     assert facts.protocol == cloudpickle.DEFAULT_PROTOCOL
@@ -32,26 +32,26 @@ def test_modules_cloudpickle_reimports_by_name():
     def predict(live_features):
         return np.clip(live_features, 0, 1)  # the global `np` is pickled as subimport("numpy")
 
-    facts = diagnose.inspect_pickle(cloudpickle.dumps(predict))
+    facts = pickle_facts.inspect_pickle(cloudpickle.dumps(predict))
     assert facts.third_party() == ["cloudpickle", "numpy"]
 
 
 def test_plain_pickle_of_a_stdlib_object_imports_only_the_standard_library():
     import collections
 
-    facts = diagnose.inspect_pickle(pickle.dumps(collections.OrderedDict(a=1), protocol=2))
+    facts = pickle_facts.inspect_pickle(pickle.dumps(collections.OrderedDict(a=1), protocol=2))
     assert facts.protocol == 2
     assert facts.modules == ("collections",)
     assert facts.third_party() == []
-    assert "imports only the standard library" in diagnose.describe_pickle(facts)
+    assert "imports only the standard library" in pickle_facts.describe_pickle(facts)
 
 
 def test_code_fields_tell_the_python_that_pickled_the_functions(tmp_path):
-    here = diagnose.inspect_pickle(cloudpickle.dumps(pickles.feature_mean()))
-    assert here.code_fields == (diagnose.this_python_code_fields(),) == (18,)
+    here = pickle_facts.inspect_pickle(cloudpickle.dumps(pickles.feature_mean()))
+    assert here.code_fields == (pickle_facts.this_python_code_fields(),) == (18,)
     assert here.python_hint == "Python 3.11 or later"
 
-    old = diagnose.inspect_pickle(pickles.python310_pickle(tmp_path / "old.pkl").read_bytes())
+    old = pickle_facts.inspect_pickle(pickles.python310_pickle(tmp_path / "old.pkl").read_bytes())
     assert old.code_fields == (16,)
     assert old.python_hint == "Python 3.8–3.10"
 
@@ -61,14 +61,14 @@ def test_code_fields_tell_the_python_that_pickled_the_functions(tmp_path):
     [b"", b"not a pickle at all", cloudpickle.dumps(pickles.feature_mean())[:-40]],
 )
 def test_broken_bytes_are_reported_incomplete_not_raised(data):
-    facts = diagnose.inspect_pickle(data)
+    facts = pickle_facts.inspect_pickle(data)
     assert not facts.complete
     assert facts.problem
 
 
 def test_runtime_line_names_python_and_installed_versions():
-    facts = diagnose.PickleFacts(5, ("numpy", "surely_absent_pkg"), (18,), True)
-    line = diagnose.describe_runtime(facts)
+    facts = pickle_facts.PickleFacts(5, ("numpy", "surely_absent_pkg"), (18,), True)
+    line = pickle_facts.describe_runtime(facts)
     assert line.startswith(f"this image has Python {platform.python_version()}, cloudpickle ")
     assert f"numpy {np.__version__}" in line
     assert "surely_absent_pkg not installed" in line

@@ -12,7 +12,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from predictors.loader import load_predictor
+from job.plugins import load_predictor
 from predictors.model_upload.predictor import (
     ModelUpload,
     ModelUploadError,

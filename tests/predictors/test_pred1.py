@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
+from common.retry import NO_DELAY
 from job.live import LiveLoader
-from job.retry import NO_DELAY
-from job.runner import RoundContext
-from predictors.loader import PredictorError, load_predictor
+from job.model_run import RoundContext
+from job.plugins import PredictorError, load_predictor
 from predictors.pred1 import train
 from predictors.pred1.predictor import create, feature_blocks, rank_unit
 from predictors.protocol import Predictor

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from fakes.cloudrun import FakeCloudRun
+from fakes.executions import JobProcessExecutor
+from fakes.gcloud import gcloud_env, gcloud_path
+from fakes.numerai import FakeNumerai
+from fakes.synthetic import SyntheticSpec
+from local.sandbox import free_port
 from tests.deploy.conftest import PROJECT, REGION, FakeGcloud
-from tests.dispatcher.running import Dispatcher, base_env, free_port
-from tests.fakes.cloudrun import FakeCloudRun
-from tests.fakes.executions import JobProcessExecutor
-from tests.fakes.gcloud import gcloud_env, gcloud_path
-from tests.fakes.numerai import FakeNumerai
-from tests.fakes.synthetic import SyntheticSpec
+from tests.dispatcher.running import Dispatcher, base_env
 from tests.job.support import PUBLIC_ID, SECRET_KEY, registry_text
 
 pytestmark = pytest.mark.skipif(gcloud_path() is None, reason="gcloud is not installed")
@@ -159,7 +160,7 @@ def test_smoke_passes_end_to_end(
     assert f"webhook → execution {short}" in run.stdout
     # 2. followed to the end through the Admin API.
     assert f"execution {short} succeeded" in run.stdout
-    # 3. its structured logs, read by the real gcloud with DESIGN.md's filter.
+    # 3. its structured logs, read by the real gcloud with the job-log filter (docs/reference.md).
     (read,) = [a for a in project.argvs() if a[:2] == ["logging", "read"]]
     assert read[2].startswith('resource.type="cloud_run_job" AND '
                               f'labels."run.googleapis.com/execution_name"="{short}" AND '

@@ -20,7 +20,7 @@ One stdlib ``ThreadingHTTPServer`` on 127.0.0.1 serves:
 Tests drive failures through ``fake.faults`` and inspect ``fake.submissions``,
 ``fake.requests``, ``fake.file_gets(name)`` and ``fake.webhooks``.
 
-Run standalone: ``python -m tests.fakes.numerai --data-dir DIR [--port 0] ...``.
+Run standalone: ``python -m fakes.numerai --data-dir DIR [--port 0] ...``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.synthetic import FILENAMES, FULL_SIZE, LIVE, SyntheticSpec, write_dataset
+from fakes.synthetic import FILENAMES, FULL_SIZE, LIVE, SyntheticSpec, write_dataset
 
 log = logging.getLogger(__name__)
 
@@ -1153,7 +1153,7 @@ def _root_field_name(payload: Any) -> str | None:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.fakes.numerai",
+        prog="python -m fakes.numerai",
         description="Serve synthetic Numerai data and accept submissions, on 127.0.0.1.",
     )
     parser.add_argument("--data-dir", type=Path, required=True, help="where the dataset is written")

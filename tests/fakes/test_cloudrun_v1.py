@@ -12,7 +12,7 @@ import json
 import pytest
 import requests
 
-from tests.fakes.cloudrun import FakeCloudRun
+from fakes.cloudrun import FakeCloudRun
 
 PROJECT = "test-project"
 REGION = "europe-west1"

@@ -16,12 +16,23 @@ import numerapi
 import requests
 from numerapi import base_api
 
-from job.retry import TransientError
+from common.retry import TransientError
 
 # Seconds to open a TCP/TLS connection; a reachable API answers a SYN in milliseconds.
 CONNECT_TIMEOUT = 10.0
 # HTTP statuses that mean "try again": rate limiting and server-side failures.
 TRANSIENT_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+
+
+def point_numerapi_at(api_url: str | None) -> None:
+    """Send every numerapi call in this process to ``api_url`` (a local fake), or leave
+    numerapi's own endpoint when it is None or empty.
+
+    numerapi has no constructor argument for its endpoint: it reads the module constant
+    ``base_api.API_TOURNAMENT_URL`` on every call, so that constant is what is set.
+    """
+    if api_url:
+        base_api.API_TOURNAMENT_URL = api_url
 
 
 class NumeraiError(ValueError):
@@ -49,10 +60,7 @@ class NumeraiClient(numerapi.NumerAPI):
         )
         # numerapi falls back to os.environ for missing keys; we decide what is used.
         self.token = (public_id, secret_key) if public_id and secret_key else None
-        if api_url:
-            # numerapi reads the module constant on every call; keep it in step for any
-            # numerapi code (or predictor) that uses it.
-            base_api.API_TOURNAMENT_URL = api_url
+        point_numerapi_at(api_url)
         self.api_url = api_url or base_api.API_TOURNAMENT_URL
         self.timeout = (CONNECT_TIMEOUT, timeout)
 
@@ -82,7 +90,7 @@ class NumeraiClient(numerapi.NumerAPI):
         query: str,
         variables: dict[str, Any] | None = None,
         authorization: bool = False,
-        **_numerapi_retry_options: Any,  # retries/delay/backoff: ours live in job.retry
+        **_numerapi_retry_options: Any,  # retries/delay/backoff: ours live in common.retry
     ) -> dict[str, Any]:
         headers = {"Content-type": "application/json", "Accept": "application/json"}
         if authorization:

@@ -1,4 +1,8 @@
-"""Find a predictor plugin by name and build it with its registry options."""
+"""Find a predictor plugin by name and build it with its registry options.
+
+The job's side of the plugin seam: it imports ``predictors.<name>.predictor`` and checks
+what ``create()`` returns against ``predictors.protocol``; plugins never import the job.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from predictors.protocol import Predictor
-
-
-class PredictorError(Exception):
-    """The plugin is missing, broken or refused its options; the message says which."""
+from predictors.protocol import Predictor, PredictorError
 
 
 def load_predictor(name: str, options: Mapping[str, Any]) -> Predictor:

@@ -4,7 +4,7 @@ Without an executor, a FakeCloudRun execution only changes state when a test cal
 ``finish()`` (or after ``execution_seconds``). With one, every accepted run (v2 RunJob
 or v1 jobs:run) is handed to the executor in a background thread; what it returns
 decides the execution's outcome, and its log entries become what the fake's Cloud
-Logging endpoint serves (``tests/fakes/cloudlogging.py``).
+Logging endpoint serves (``fakes/cloudlogging.py``).
 
 ``JobProcessExecutor`` is the honest one: each task is ``python -m job`` started with
 the environment a Cloud Run task would see — a base environment the test configures
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tests.fakes.cloudlogging import OutputLine, job_log_entries
+from fakes.cloudlogging import OutputLine, job_log_entries
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 JOB_COMMAND = (sys.executable, "-m", "job")
 # A task that runs past its execution's timeout is killed, as Cloud Run does; the
 # fake's own default (DEFAULT_TASK_TIMEOUT, 600 s) is far above a test job's seconds.

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.fakes.numerai import CLASSIC_TOURNAMENT, FakeNumerai
+from fakes.numerai import CLASSIC_TOURNAMENT, FakeNumerai
 
 MODEL = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
 OTHER = "6a2b8d3f-4c5e-4f70-9bac-1d2e3f4a5b6c"

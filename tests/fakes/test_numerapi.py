@@ -17,8 +17,8 @@ import pytest
 import requests
 from numerapi import utils
 
-from tests.fakes.numerai import FakeNumerai
-from tests.fakes.synthetic import SyntheticSpec
+from fakes.numerai import FakeNumerai
+from fakes.synthetic import SyntheticSpec
 
 MODEL_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
 GOOD_KEYS = ("FAKEPUBLICID", "FAKESECRETKEY")

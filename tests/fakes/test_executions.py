@@ -1,5 +1,5 @@
-"""FakeCloudRun's executor hook and its Cloud Logging endpoint (tests/fakes/executions.py,
-tests/fakes/cloudlogging.py), driven through the real google-cloud-run client."""
+"""FakeCloudRun's executor hook and its Cloud Logging endpoint (fakes/executions.py,
+fakes/cloudlogging.py), driven through the real google-cloud-run client."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 from google.protobuf import duration_pb2
 
-from tests.fakes import cloudlogging
-from tests.fakes.cloudlogging import OutputLine, job_log_entries, list_entries
-from tests.fakes.cloudrun import FakeCloudRun
-from tests.fakes.executions import TIMEOUT_EXIT_CODE, JobProcessExecutor
+from fakes import cloudlogging
+from fakes.cloudlogging import OutputLine, job_log_entries, list_entries
+from fakes.cloudrun import FakeCloudRun
+from fakes.executions import TIMEOUT_EXIT_CODE, JobProcessExecutor
 
 PROJECT, REGION, JOB = "test-project", "europe-west1", "numerai-job"
 JOB_NAME = f"projects/{PROJECT}/locations/{REGION}/jobs/{JOB}"

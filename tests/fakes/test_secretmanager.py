@@ -9,7 +9,7 @@ from google.api_core import exceptions, retry
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
-from tests.fakes.secretmanager import FakeSecretManager, crc32c
+from fakes.secretmanager import FakeSecretManager, crc32c
 
 PROJECT = "test-project"
 SECRETS = {"numerai-public-id": "PUBLIC-ID-123", "numerai-secret": "s3cr3t-ünïcode"}

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes.cloudrun import FakeCloudRun
+from fakes.gcloud import gcloud_env, gcloud_path
 from tests.deploy.conftest import PROJECT, REGION, VERB_TIMEOUT, FakeGcloud
-from tests.fakes.cloudrun import FakeCloudRun
-from tests.fakes.gcloud import gcloud_env, gcloud_path
 
 pytestmark = pytest.mark.skipif(gcloud_path() is None, reason="gcloud is not installed")
 

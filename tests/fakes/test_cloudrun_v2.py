@@ -23,7 +23,7 @@ from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
-from tests.fakes.cloudrun import FakeCloudRun
+from fakes.cloudrun import FakeCloudRun
 
 PROJECT = "test-project"
 REGION = "europe-west1"
@@ -353,7 +353,7 @@ def test_cli_serves_until_sigterm(tmp_path):
         [
             sys.executable,
             "-m",
-            "tests.fakes.cloudrun",
+            "fakes.cloudrun",
             "--port",
             "0",
             "--quiet",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.launcher import OVERRIDE_NAMES
+from common.contract import OVERRIDE_NAMES
 from job.settings import IF_SUBMITTED_CHOICES
 from ops.schedule import IF_SUBMITTED_CHOICES as OPS_IF_SUBMITTED_CHOICES
 from tests.deploy.conftest import (
@@ -131,7 +131,7 @@ def test_the_body_carries_exactly_the_design_overrides(project: FakeGcloud) -> N
             "taskCount": 1,
         }
     }
-    # DESIGN.md's override names, and no trigger: a scheduled run has none.
+    # common.contract's override names, and no trigger: a scheduled run has none.
     assert set(_env(body)) <= set(OVERRIDE_NAMES)
     assert "TRIGGER_ID" not in _env(body)
 

@@ -6,7 +6,8 @@ read back through ``entries:list`` with a filter, like ``gcloud logging read`` a
   special keys (``severity``, ``logging.googleapis.com/labels``, ``…/trace``,
   ``…/sourceLocation``, ``httpRequest``) lifted into the entry; any other line becomes
   ``textPayload``. Every entry carries the ``cloud_run_job`` resource and the
-  ``run.googleapis.com/execution_name`` / ``task_index`` labels DESIGN.md's filter uses.
+  ``run.googleapis.com/execution_name`` / ``task_index`` labels the job-log filter
+  (docs/reference.md) uses.
 - ``list_entries(entries, body)`` answers ``POST /v2/entries:list``
   (``{"resourceNames", "filter", "orderBy", "pageSize", "pageToken"}``) the way the API
   does, evaluating the subset of the logging query language that the verbs write:

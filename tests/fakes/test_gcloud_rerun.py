@@ -18,8 +18,8 @@ import pytest
 from dispatcher.cloudrun import CloudRunLauncher
 from dispatcher.launcher import LaunchRequest
 from dispatcher.settings import CloudRunSettings
-from tests.fakes.cloudrun import FakeCloudRun
-from tests.fakes.gcloud import FAKE_ACCESS_TOKEN, gcloud_path, run_gcloud
+from fakes.cloudrun import FakeCloudRun
+from fakes.gcloud import FAKE_ACCESS_TOKEN, gcloud_path, run_gcloud
 
 pytestmark = pytest.mark.skipif(gcloud_path() is None, reason="gcloud is not installed")
 
@@ -29,7 +29,7 @@ JOB = "numerai-job"
 MODEL_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
 ROUND = "842"
 TRIGGER = "manual-1"
-# The public contract (DESIGN.md): exactly these names, both ways in.
+# The public contract (common.contract): exactly these names, both ways in.
 RERUN_ENV = {
     "NUMERAI_MODEL_ID": MODEL_ID,
     "NUMERAI_ROUND": ROUND,

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import requests
 
-from tests.fakes.numerai import FakeNumerai, Faults
+from fakes.numerai import FakeNumerai, Faults
 
 AUTH = {"Authorization": "Token FAKEPUBLICID$FAKESECRETKEY"}
 MODEL_ID = "5f1a7c2e-3b4d-4e6f-8a9b-0c1d2e3f4a5b"
@@ -174,7 +174,7 @@ def test_stop_releases_a_delayed_request_and_is_idempotent(
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tests.fakes.numerai", *args]
+    return [sys.executable, "-m", "fakes.numerai", *args]
 
 
 def test_cli_serves_until_sigterm_and_exits_zero(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 
+from fakes.cloudrun import FakeCloudRun
+from local.sandbox import free_port
 from ops.smoke import MAX_POLL_ERRORS, SmokeFailed, follow_execution
-from tests.dispatcher.running import free_port
-from tests.fakes.cloudrun import FakeCloudRun
 
 PROJECT, REGION, JOB = "test-project", "europe-west1", "numerai-job"
 POLL = 0.05

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from job.numerai_client import classify_http_error
-from job.retry import RetryPolicy, TransientError
+from common.retry import RetryPolicy, TransientError
+from numerai_data.client import classify_http_error
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.fakes.cloudrun import FAKE_DOMAIN, FakeCloudRun
+from fakes.cloudrun import FAKE_DOMAIN, FakeCloudRun
 
 # A made-up bearer token: gcloud only needs *some* token to skip its auth flow.
 FAKE_ACCESS_TOKEN = "fake-access-token-for-tests"

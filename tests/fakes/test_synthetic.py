@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from tests.fakes.synthetic import (
+from fakes.synthetic import (
     FULL_SIZE,
     STAMP,
     SyntheticSpec,

@@ -5,18 +5,18 @@ The real clients talk to it unchanged:
 - ``run_v2.JobsClient(transport="rest", credentials=AnonymousCredentials(),
   client_options={"api_endpoint": fake.url})`` (and ``ExecutionsClient``) speak v2 REST;
 - the installed ``gcloud run jobs execute`` speaks the v1 Knative API and reaches the fake
-  as its HTTP proxy (see ``tests/fakes/gcloud.py``), so this server also accepts
+  as its HTTP proxy (see ``fakes/gcloud.py``), so this server also accepts
   proxy-style request lines (``GET http://europe-west1-run.fake.test/apis/... HTTP/1.1``).
   Requests for any host that is not the fake are refused and recorded, so a test can
   assert that nothing tried to leave the machine.
-- optionally, executions that actually run: an ``executor`` (``tests/fakes/executions.py``,
+- optionally, executions that actually run: an ``executor`` (``fakes/executions.py``,
   e.g. ``JobProcessExecutor`` running ``python -m job``) decides each execution's outcome,
   and the log entries it writes are served by Cloud Logging's ``POST /v2/entries:list``
-  (``tests/fakes/cloudlogging.py``), which ``gcloud logging read`` reaches through the
+  (``fakes/cloudlogging.py``), which ``gcloud logging read`` reaches through the
   same proxy (``CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING=http://logging.fake.test/``).
 
 Only stdlib: it is started by tests, by benchmarks and as a subprocess
-(``python -m tests.fakes.cloudrun --port N``).
+(``python -m fakes.cloudrun --port N``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes import cloudlogging
-from tests.fakes.executions import Executor, FinishedExecution, StartedExecution
+from fakes import cloudlogging
+from fakes.executions import Executor, FinishedExecution, StartedExecution
 
 # HTTP status → the canonical status string Google APIs put in their error JSON
 # (google.rpc.Code names); api_core maps the HTTP status to its exception class.
@@ -81,7 +81,8 @@ DEFAULT_IMAGE = "europe-west1-docker.pkg.dev/{project}/numerai/job:latest"
 # Cloud Run's default task timeout (10 minutes) and retries (3), reported in templates.
 DEFAULT_TASK_TIMEOUT = "600s"
 DEFAULT_MAX_RETRIES = 3
-# What a deployed job's container already sets (see DESIGN.md, logs): overrides add to it.
+# What a deployed job's container already sets (docs/reference.md, job logs); overrides
+# add to it.
 DEFAULT_JOB_ENV = {"LOG_FORMAT": "json"}
 V1_API_VERSION = "run.googleapis.com/v1"
 V1_PREFIX = "/apis/run.googleapis.com/v1"
@@ -1047,7 +1048,7 @@ def _write_atomically(path: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.fakes.cloudrun", description="Fake Cloud Run Admin API."
+        prog="python -m fakes.cloudrun", description="Fake Cloud Run Admin API."
     )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each :run waits")

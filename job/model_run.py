@@ -1,0 +1,188 @@
+"""One model of an execution: predictor → data → load → predict → validate → upload.
+
+``run_model`` never raises: whatever goes wrong (a plugin may raise anything) becomes a
+``failed`` result with its reason, and the other models of the execution still run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from common.contract import (
+    EVENT_DRY_RUN,
+    EVENT_SKIPPED,
+    EVENT_SUBMITTED,
+    IF_SUBMITTED_ENV,
+    IF_SUBMITTED_SKIP,
+)
+from common.registry import ModelEntry
+from common.retry import RetriesExhausted, RetryPolicy
+from job.live import ID_COLUMN, LiveDataError, LiveLoader
+from job.logs import LabelledLogger
+from job.results import ModelResult, Progress
+from job.settings import ConfigError, Settings
+from job.submission import submit
+from job.validation import InvalidPredictions, to_csv, validate
+from numerai_data.cache import DatasetCache, read_json
+from numerai_data.client import NumeraiClient, NumeraiError
+from predictors.protocol import Predictor, PredictorError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FEATURES_FILE = "features.json"
+LIVE_FILE = "live.parquet"
+# Failures whose message already says what went wrong; anything else is shown with its
+# type, and logged with its traceback.
+_EXPLAINED = (
+    PredictorError,
+    LiveDataError,
+    InvalidPredictions,
+    NumeraiError,
+    RetriesExhausted,
+    ConfigError,
+)
+
+# (predictor name, registry options) → Predictor; tests inject misbehaving ones.
+PredictorFactory = Callable[[str, Mapping[str, Any]], Predictor]
+
+
+@dataclass(frozen=True)
+class RoundContext:
+    """What a predictor may ask the job for (predictors.protocol.PredictContext)."""
+
+    round: int
+    data_version: str
+    cache: DatasetCache
+    logger: LabelledLogger
+    live: LiveLoader
+
+    def dataset(self, filename: str) -> Path:
+        return self.cache.path(self.data_version, filename, self.round, logger=self.logger)
+
+    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
+        # The loader holds the frame this model was handed; the matrix is shared with
+        # every later model asking for the same columns.
+        return self.live.matrix(columns).blocks(rows)
+
+
+@dataclass
+class Execution:
+    """What the models of one execution share: round, clients, caches, predictions."""
+
+    settings: Settings
+    round: int
+    is_test: bool
+    client: NumeraiClient
+    cache: DatasetCache
+    retry: RetryPolicy
+    load_predictor: PredictorFactory
+    live_loader: LiveLoader = field(default_factory=LiveLoader)
+    # _prediction_key → (validated CSV, rows, name of the model that computed it)
+    predicted: dict[str, tuple[bytes, int, str]] = field(default_factory=dict)
+
+
+def run_model(
+    entry: ModelEntry, ex: Execution, output: Path | None, logger: LabelledLogger
+) -> ModelResult:
+    progress = Progress()
+    try:
+        if _skips_if_submitted(ex) and _already_submitted(entry, ex, progress, logger):
+            return ModelResult(
+                EVENT_SKIPPED,
+                reason=f"already submitted for round {ex.round}",
+                durations=progress.durations,
+                note=f"{IF_SUBMITTED_ENV}={IF_SUBMITTED_SKIP}",
+            )
+        csv = _predictions(entry, ex, progress, logger)
+        rows = progress.rows
+        if output is not None:
+            with progress.stage("write"):
+                output.write_bytes(csv)
+            return ModelResult(
+                EVENT_DRY_RUN, rows=rows, output=output, durations=progress.durations
+            )
+        with progress.stage("upload"):
+            submission_id = submit(
+                ex.client,
+                csv,
+                model_id=entry.id,
+                trigger_id=ex.settings.trigger_id,
+                retry=ex.retry,
+                logger=logger,
+            )
+        return ModelResult(
+            EVENT_SUBMITTED, submission_id=submission_id, rows=rows, durations=progress.durations
+        )
+    except Exception as exc:  # a plugin may raise anything; this model fails, the others run
+        explained = isinstance(exc, _EXPLAINED)
+        reason = _reason(entry, progress.current, exc)
+        return ModelResult.failed(reason, progress, error=None if explained else exc)
+
+
+def _predictions(
+    entry: ModelEntry, ex: Execution, progress: Progress, logger: LabelledLogger
+) -> bytes:
+    """The validated CSV (its rows counted in ``progress``): computed, or reused from an
+    earlier model of this execution with the same predictor and options."""
+    key = _prediction_key(entry)
+    if key in ex.predicted:
+        csv, progress.rows, first = ex.predicted[key]
+        logger.info(f"same predictor and options as model {first}: reusing its predictions")
+        return csv
+    with progress.stage("predictor"):
+        predictor = ex.load_predictor(entry.predictor, entry.options)
+        context = RoundContext(ex.round, predictor.data_version, ex.cache, logger, ex.live_loader)
+    with progress.stage("data"):
+        features = read_json(context.dataset(FEATURES_FILE))
+        live_path = context.dataset(LIVE_FILE)
+    with progress.stage("columns"):
+        columns = predictor.columns(features)
+    with progress.stage("load"):
+        live = ex.live_loader.load(live_path, columns)
+        progress.rows = live.height
+    with progress.stage("predict"):
+        predictions = predictor.predict(live, context)
+    with progress.stage("validate"):
+        csv = to_csv(validate(live[ID_COLUMN], predictions))
+    ex.predicted[key] = (csv, live.height, entry.name)
+    return csv
+
+
+def _skips_if_submitted(ex: Execution) -> bool:
+    """NUMERAI_IF_SUBMITTED=skip applies to real submissions only: a dry run uploads
+    nothing, and a test run (Numerai's test button) must always produce a submission."""
+    return (
+        ex.settings.if_submitted == IF_SUBMITTED_SKIP and not ex.settings.dry_run and not ex.is_test
+    )
+
+
+def _already_submitted(
+    entry: ModelEntry, ex: Execution, progress: Progress, logger: LabelledLogger
+) -> bool:
+    """Ask Numerai whether the model has a submission for the round. Failures propagate:
+    the model fails rather than being submitted or skipped on a guess."""
+    with progress.stage("check"):
+        existing = ex.retry.call(
+            lambda: ex.client.round_submission_filenames(entry.id, ex.round),
+            what="submission check",
+            logger=logger,
+        )
+    return bool(existing)
+
+
+def _prediction_key(entry: ModelEntry) -> str:
+    """Entries with the same predictor and options are the same model on the same data."""
+    return json.dumps([entry.predictor, dict(entry.options)], sort_keys=True, default=str)
+
+
+def _reason(entry: ModelEntry, stage: str, exc: Exception) -> str:
+    if isinstance(exc, _EXPLAINED):
+        return f"{stage}: {exc}"
+    if stage in ("columns", "predict"):  # the plugin's own code
+        return f"{stage}: predictor {entry.predictor!r} raised {type(exc).__name__}: {exc}"
+    return f"{stage}: {type(exc).__name__}: {exc}"

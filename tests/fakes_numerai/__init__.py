@@ -1,1 +1,0 @@
-"""Tests of the fake Numerai and the synthetic data (tests/fakes/)."""
