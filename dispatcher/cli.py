@@ -8,9 +8,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from common import jsonlog
+from common import jsonlog, redact
 from common.contract import EXIT_CONFIG, EXIT_FAILED
-from dispatcher import redact
 from dispatcher.settings import Settings, SettingsError
 
 log = logging.getLogger("dispatcher")

@@ -1,16 +1,29 @@
-"""Keep the webhook token out of every log line, whoever writes it.
+"""Keep secrets out of text and log lines, whoever writes them.
 
-The dispatcher itself never logs the query string, but libraries may (aiohttp logs a
-malformed request line with its URL). This filter, on the log handler, replaces the
-secret in the message and in any exception text before the line is formatted.
+``scrub`` replaces each secret (and its URL-encoded form, as it appears in a query string)
+in a piece of text; every part that prints something that may hold a secret — an error
+from numerapi, gcloud's stderr, an exception — passes it through here. ``RedactSecrets``
+does the same on a log handler, for lines libraries write: the dispatcher's own lines
+never hold the query string, but aiohttp logs a malformed request line with its URL.
+Standard library only.
 """
 
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from collections.abc import Iterable
 
 MASK = "[redacted]"
+
+
+def scrub(text: str, secrets: Iterable[str], mask: str = MASK) -> str:
+    """``text`` with every non-empty secret, plain or URL-encoded, replaced by ``mask``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, mask)
+            text = text.replace(urllib.parse.quote(secret, safe=""), mask)
+    return text
 
 
 class RedactSecrets(logging.Filter):
@@ -18,25 +31,21 @@ class RedactSecrets(logging.Filter):
         super().__init__()
         self._secrets = tuple(s for s in secrets if s)
 
-    def _clean(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-        return text
-
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
         message = record.getMessage()
-        cleaned = self._clean(message)
+        cleaned = scrub(message, self._secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         if record.exc_info:
             text = logging.Formatter().formatException(record.exc_info)
-            if any(secret in text for secret in self._secrets):
+            cleaned = scrub(text, self._secrets)
+            if cleaned != text:
                 # The formatters render exc_info themselves; hand them the cleaned text.
                 record.exc_info = None
                 fields = dict(getattr(record, "fields", None) or {})
-                fields["exception"] = self._clean(text)
+                fields["exception"] = cleaned
                 record.fields = fields
         return True
 
