@@ -43,6 +43,8 @@ PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"  # where the jobs and the secrets live
 PUBLIC_ID_ENV = "NUMERAI_PUBLIC_ID"
 SECRET_KEY_ENV = "NUMERAI_SECRET_KEY"  # noqa: S105 - a variable name, not a key
 WEBHOOK_TOKEN_ENV = "WEBHOOK_TOKEN"  # noqa: S105 - a variable name, not a token
+# During a token rotation the dispatcher also accepts the previous token.
+WEBHOOK_TOKEN_PREVIOUS_ENV = "WEBHOOK_TOKEN_PREVIOUS"  # noqa: S105 - a variable name
 PUBLIC_ID_SECRET = "numerai-public-id"  # noqa: S105 - a secret's name
 SECRET_KEY_SECRET = "numerai-secret"  # noqa: S105 - a secret's name
 WEBHOOK_TOKEN_SECRET = "numerai-webhook-token"  # noqa: S105 - a secret's name

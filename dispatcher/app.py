@@ -203,12 +203,17 @@ def _parse(raw: bytes) -> Webhook:
 
 
 def _token_ok(request: web.Request) -> bool:
-    """No token configured (local mode only), or ``?token=`` matches in constant time."""
-    expected = request.app[SETTINGS].webhook_token
-    if expected is None:
+    """No token configured (local mode only), or ``?token=`` matches one of the tokens
+    (the current one, and the previous one during a rotation), in constant time: every
+    token is compared, whichever matches."""
+    expected = request.app[SETTINGS].tokens
+    if not expected:
         return True
     given = request.query.get("token")
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    if given is None:
+        return False
+    matches = [hmac.compare_digest(given.encode(), token.encode()) for token in expected]
+    return any(matches)
 
 
 async def _read_limited(request: web.Request) -> bytes:

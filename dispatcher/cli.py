@@ -20,14 +20,14 @@ SHUTDOWN_TIMEOUT_S = 9.0
 # The port cannot be bound (taken, or not ours): a caller that picked the port may try
 # another one (local.sandbox does).
 EXIT_LISTEN = EXIT_FAILED
-HOST = "0.0.0.0"  # Cloud Run routes to the container's interface; $PORT picks the port
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     argparse.ArgumentParser(
         prog="python -m dispatcher",
         description="Numerai Compute webhook → Cloud Run Job execution. Configured by "
-        "environment variables: PORT, DISPATCH_MODE, WEBHOOK_TOKEN, GOOGLE_CLOUD_PROJECT, "
+        "environment variables: PORT, LISTEN_HOST, DISPATCH_MODE, WEBHOOK_TOKEN, "
+        "WEBHOOK_TOKEN_PREVIOUS, GOOGLE_CLOUD_PROJECT, "
         "CLOUD_RUN_REGION, CLOUD_RUN_JOB, CLOUD_RUN_API_ENDPOINT, NUMERAI_MODELS_FILE, "
         "LOCAL_EXECUTIONS_DIR, LOG_FORMAT.",
     ).parse_args(argv)
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         print(f"dispatcher: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     jsonlog.configure(fmt)
-    redact.install([settings.webhook_token] if settings.webhook_token else [])
+    redact.install(settings.tokens)
 
     # Imported here, not at the top: `--help` and configuration errors stay instant.
     from aiohttp import web
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         web.run_app(
             create_app(settings),
-            host=HOST,
+            host=settings.listen_host,
             port=settings.port,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,
             # aiohttp's access log prints the query string, which carries the token;
@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         return EXIT_CONFIG
     except OSError as exc:  # e.g. the port is taken
         reason = exc.strerror or exc
-        print(f"dispatcher: cannot listen on {HOST}:{settings.port} ({reason})", file=sys.stderr)
+        where = f"{settings.listen_host}:{settings.port}"
+        print(f"dispatcher: cannot listen on {where} ({reason})", file=sys.stderr)
         return EXIT_LISTEN
     log.info("dispatcher stopped", extra={"fields": {"event": "stop"}})
     return 0

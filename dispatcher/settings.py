@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 from common.contract import DEFAULT_JOB, PROJECT_ENV
 from common.contract import WEBHOOK_TOKEN_ENV as TOKEN_ENV
+from common.contract import WEBHOOK_TOKEN_PREVIOUS_ENV as PREVIOUS_TOKEN_ENV
 from common.registry import JOB_NAME, Registry, RegistryError, load_registry, registry_path
 
 PORT_ENV = "PORT"
+HOST_ENV = "LISTEN_HOST"
 MODE_ENV = "DISPATCH_MODE"
 REGION_ENV = "CLOUD_RUN_REGION"
 JOB_ENV = "CLOUD_RUN_JOB"
@@ -27,6 +29,10 @@ EXECUTIONS_DIR_ENV = "LOCAL_EXECUTIONS_DIR"
 DEFAULT_PORT = 8080  # Cloud Run's default $PORT
 DEFAULT_EXECUTIONS_DIR = ".demo/executions"
 
+# Cloud Run routes requests to the container's interface; a local run serves this machine
+# only, so a laptop's dispatcher (no token needed there) is not reachable from the network.
+CLOUD_RUN_HOST = "0.0.0.0"
+LOCAL_HOST = "127.0.0.1"
 # A Cloud Run region such as europe-west1 or us-central1.
 _REGION = re.compile(r"^[a-z]+(?:-[a-z]+)*\d+$")
 # GCP project ids: 6-30 lowercase letters, digits, hyphens; "domain.com:" prefix allowed.
@@ -68,6 +74,7 @@ class CloudRunSettings:
     """Launch on Cloud Run through the Admin API (production)."""
 
     MODE: ClassVar[str] = "cloudrun"
+    HOST: ClassVar[str] = CLOUD_RUN_HOST
     project: str
     region: str
     default_job: str = DEFAULT_JOB
@@ -86,6 +93,7 @@ class LocalSettings:
     """Run ``python -m job`` as a local subprocess (the demo, rehearsals)."""
 
     MODE: ClassVar[str] = "local"
+    HOST: ClassVar[str] = LOCAL_HOST
     executions_dir: Path = Path(DEFAULT_EXECUTIONS_DIR)
 
 
@@ -99,12 +107,24 @@ class Settings:
     registry: Registry
     backend: Backend
     port: int = DEFAULT_PORT
-    # repr=False: the settings may be printed or logged; the secret must not be.
+    # repr=False: the settings may be printed or logged; the secrets must not be.
     webhook_token: str | None = field(default=None, repr=False)
+    # Accepted too while a rotation is under way (until Numerai has the new URLs).
+    previous_token: str | None = field(default=None, repr=False)
+    host: str | None = None  # None: the backend's own (0.0.0.0 on Cloud Run, else loopback)
 
     @property
     def mode(self) -> str:
         return self.backend.MODE
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """Every token a webhook may carry; empty when none is required (local mode)."""
+        return tuple(t for t in (self.webhook_token, self.previous_token) if t)
+
+    @property
+    def listen_host(self) -> str:
+        return self.host or self.backend.HOST
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -113,11 +133,10 @@ class Settings:
         if mode not in MODES:
             raise SettingsError(f"{MODE_ENV} must be one of {', '.join(MODES)} (got {mode!r})")
         port = _port(environ.get(PORT_ENV))
-        token = environ.get(TOKEN_ENV) or None
-        if token is not None and len(token) < MIN_TOKEN_LENGTH:
-            raise SettingsError(
-                f"{TOKEN_ENV} is too short: use at least {MIN_TOKEN_LENGTH} characters"
-            )
+        token = _token(environ, TOKEN_ENV)
+        previous = _token(environ, PREVIOUS_TOKEN_ENV)
+        if previous is not None and token is None:
+            raise SettingsError(f"{PREVIOUS_TOKEN_ENV} is set without {TOKEN_ENV}")
         try:
             registry = load_registry(registry_path(environ))
         except RegistryError as exc:
@@ -138,7 +157,33 @@ class Settings:
                 default_job=_job(environ.get(JOB_ENV)),
                 api_endpoint=_endpoint(environ.get(API_ENDPOINT_ENV)),
             )
-        return cls(registry=registry, backend=backend, port=port, webhook_token=token)
+        return cls(
+            registry=registry,
+            backend=backend,
+            port=port,
+            webhook_token=token,
+            previous_token=previous,
+            host=(environ.get(HOST_ENV) or "").strip() or None,
+        )
+
+
+def _token(environ: Mapping[str, str], name: str) -> str | None:
+    """A webhook token as set, checked; the value itself never appears in an error."""
+    token = environ.get(name)
+    if not token:
+        return None
+    if token != token.rstrip("\r\n"):
+        # A secret created with `echo` instead of `printf`/`echo -n`: every webhook would
+        # answer 401, because the URL Numerai has cannot carry the newline.
+        raise SettingsError(
+            f"{name} ends with a newline: store the secret without one "
+            "(printf '%s' TOKEN | gcloud secrets versions add …) and redeploy"
+        )
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise SettingsError(f"{name} holds whitespace or control characters: regenerate it")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise SettingsError(f"{name} is too short: use at least {MIN_TOKEN_LENGTH} characters")
+    return token
 
 
 def _port(raw: str | None) -> int:

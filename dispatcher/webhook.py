@@ -11,13 +11,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from common.contract import ROUND_TEST
+
 # Numerai's body is about 100 bytes; 64 KiB (the contract's limit) leaves room for any
 # growth while bounding what an anonymous caller can make us buffer.
 MAX_BODY_BYTES = 64 * 1024
 # Numerai's trigger ids are short tokens; the id is also a log label and an env var,
 # so cap it well below anything that would trouble either.
 MAX_TRIGGER_ID_LENGTH = 256
-TEST_ROUND = "test"
+# Numerai's rounds are numbered from 1 and open daily (round ~1,100 in 2026); a number
+# beyond this is a forged or broken body, not a round, and would otherwise travel into
+# the job's environment and Numerai's API as is.
+MAX_ROUND_NUMBER = 100_000
 
 
 class BodyNotJson(Exception):
@@ -56,6 +61,10 @@ def parse_body(raw: bytes) -> Webhook:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BodyNotJson(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        # json's parser recurses per nesting level; a 64 KiB body can nest far deeper than
+        # the interpreter allows. Numerai's body is flat.
+        raise BodyNotJson("body is not JSON this service reads: nested too deeply") from None
     if not isinstance(data, dict):
         raise ShapeError("body", f"body must be a JSON object, not {type(data).__name__}")
     return Webhook(
@@ -75,13 +84,15 @@ def _round(data: dict[str, Any]) -> int | str:
     if "roundNumber" not in data:
         raise ShapeError("roundNumber", "roundNumber is required")
     value = data["roundNumber"]
-    if value == TEST_ROUND:
-        return TEST_ROUND
+    if value == ROUND_TEST:
+        return ROUND_TEST
     if not _is_int(value):
         reason = f'roundNumber must be a round number or "test" (got {value!r})'
         raise ShapeError("roundNumber", reason)
-    if value < 1:
-        raise ShapeError("roundNumber", f"roundNumber must be positive (got {value})")
+    if not 1 <= value <= MAX_ROUND_NUMBER:
+        raise ShapeError(
+            "roundNumber", f"roundNumber must be between 1 and {MAX_ROUND_NUMBER} (got {value})"
+        )
     return value
 
 
@@ -111,7 +122,7 @@ def _is_test(data: dict[str, Any]) -> bool:
     value = data.get("isTest")
     if value is None:
         # Numerai's test button sends isTest; a bare "test" round means the same.
-        return data.get("roundNumber") == TEST_ROUND
+        return data.get("roundNumber") == ROUND_TEST
     if not isinstance(value, bool):
         raise ShapeError("isTest", f"isTest must be true or false (got {value!r})")
     return value

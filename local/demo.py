@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import secrets
 import signal
-import subprocess
 import sys
 import time
 import urllib.error
@@ -39,6 +38,7 @@ from local.sandbox import (
     FAKE_SECRET_KEY,
     HTTP_TIMEOUT,
     POLL_INTERVAL,
+    Children,
     LocalRunError,
     clean_env,
     ensure_model,
@@ -48,7 +48,6 @@ from local.sandbox import (
     start_dispatcher,
     start_fake,
     step,
-    stop,
     write_registry,
 )
 
@@ -69,13 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (e.g. a CI timeout) cleans up like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
-    fake = dispatcher = None
+    children = Children()
     try:
-        fake, numerai_url = start_fake(scratch)
+        numerai_url = start_fake(scratch, children)
         env = clean_env(NUMERAI_API_URL=numerai_url, NUMERAI_DATA_DIR=str(scratch / "data"))
         registry = write_registry(entry, ensure_model(entry, scratch, env), scratch)
         token = secrets.token_urlsafe(24)
-        dispatcher, base = _start_dispatcher(env, scratch, registry, token)
+        base = _start_dispatcher(env, scratch, registry, token, children)
         webhooks = _webhooks(numerai_url)
         executions = _send(f"{base}/pred/{entry.id}?token={token}", webhooks)
         step(f"waiting for {len(executions)} executions")
@@ -91,15 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         step(f"demo FAILED: {exc}")
         return EXIT_FAILED
     finally:
-        if dispatcher is not None:
-            stop(dispatcher)
-        if fake is not None:
-            stop(fake)
+        children.stop_all()
 
 
 def _start_dispatcher(
-    env: dict[str, str], scratch: Path, registry: Path, token: str
-) -> tuple[subprocess.Popen[bytes], str]:
+    env: dict[str, str], scratch: Path, registry: Path, token: str, children: Children
+) -> str:
     """The dispatcher in local mode; each job it starts inherits the fake's keys."""
     env = {
         **env,
@@ -112,10 +108,10 @@ def _start_dispatcher(
         SECRET_KEY_ENV: FAKE_SECRET_KEY,
     }
     log_path = scratch / "dispatcher.log"
-    proc, port = start_dispatcher(env, log_path)
+    _, port = start_dispatcher(env, log_path, children)
     base = f"http://127.0.0.1:{port}"
     step(f"dispatcher (local mode) at {base}, log {show(log_path)}")
-    return proc, base
+    return base
 
 
 def _webhooks(numerai_url: str) -> dict[str, dict[str, Any]]:

@@ -14,9 +14,19 @@ import sys
 import uuid
 from pathlib import Path
 
+from common.contract import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    MODEL_ID_ENV,
+    MODELS_FILE_ENV,
+    PUBLIC_ID_ENV,
+    SECRET_KEY_ENV,
+    TRIGGER_ID_ENV,
+)
 from local.sandbox import (
     FAKE_PUBLIC_ID,
     FAKE_SECRET_KEY,
+    Children,
     LocalRunError,
     clean_env,
     ensure_model,
@@ -24,7 +34,6 @@ from local.sandbox import (
     parse_args,
     start_fake,
     step,
-    stop,
     write_registry,
 )
 
@@ -36,10 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         scratch, entry = parse_args("python -m local.rehearse", __doc__, DEFAULT_SCRATCH, argv)
     except LocalRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    fake = None
+        return EXIT_CONFIG
+    children = Children()
     try:
-        fake, url = start_fake(scratch)
+        url = start_fake(scratch, children)
         env = clean_env(NUMERAI_API_URL=url, NUMERAI_DATA_DIR=str(scratch / "data"))
         model_path = ensure_model(entry, scratch, env)
         registry = write_registry(entry, model_path, scratch)
@@ -47,11 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         trigger = f"rehearsal-{uuid.uuid4().hex[:8]}"
         step(f"running the job for {entry.name} ({entry.id}), trigger {trigger}")
         env.update(
-            NUMERAI_MODELS_FILE=str(registry),
-            NUMERAI_MODEL_ID=entry.id,
-            TRIGGER_ID=trigger,
-            NUMERAI_PUBLIC_ID=FAKE_PUBLIC_ID,
-            NUMERAI_SECRET_KEY=FAKE_SECRET_KEY,
+            {
+                MODELS_FILE_ENV: str(registry),
+                MODEL_ID_ENV: entry.id,
+                TRIGGER_ID_ENV: trigger,
+                PUBLIC_ID_ENV: FAKE_PUBLIC_ID,
+                SECRET_KEY_ENV: FAKE_SECRET_KEY,
+            }
         )
         code = subprocess.run([sys.executable, "-m", "job"], env=env, check=False).returncode
 
@@ -65,13 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             step("the fake received no submission")
         step(f"job exit code {code}")
-        return code if received or code else 1
+        return code if received or code else EXIT_FAILED
     except LocalRunError as exc:
         step(f"rehearsal FAILED: {exc}")
-        return 1
+        return EXIT_FAILED
     finally:
-        if fake is not None:
-            stop(fake)
+        children.stop_all()
 
 
 if __name__ == "__main__":

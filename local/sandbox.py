@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from common.contract import DEFAULT_MODELS_FILE, EXIT_FAILED, TRIGGER_ID_ENV, WEBHOOK_TOKEN_ENV
 from common.registry import ModelEntry, load_registry
@@ -47,6 +48,27 @@ _CLEARED = (TRIGGER_ID_ENV, WEBHOOK_TOKEN_ENV, "DISPATCH_MODE", "PORT", "LOG_FOR
 
 class LocalRunError(Exception):
     """A step of a local run did not work; the message says which."""
+
+
+class Children:
+    """The processes a local run started, stopped together (newest first) on the way out.
+
+    Each is registered the moment it exists — not once it is ready — so a Ctrl-C that
+    lands while a child is starting (after it printed its address, say) cannot leave it
+    running with nobody to stop it.
+    """
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, args: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, **popen)
+        self._procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        while self._procs:
+            stop(self._procs.pop())
 
 
 def step(message: str) -> None:
@@ -94,11 +116,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_fake(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_fake(scratch: Path, children: Children) -> str:
+    """The fake Numerai (a child of ``children``) on a free port; its URL."""
     url_file = scratch / "fake-numerai.url"
     url_file.unlink(missing_ok=True)
     step("starting the fake Numerai")
-    proc = subprocess.Popen(
+    proc = children.spawn(
         [
             *(sys.executable, "-m", "fakes.numerai"),
             *("--data-dir", str(scratch / "fake-data"), "--port", "0", "--url-file", str(url_file)),
@@ -113,7 +136,7 @@ def start_fake(scratch: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(POLL_INTERVAL)
     url = url_file.read_text().strip()
     step(f"fake Numerai at {url}")
-    return proc, url
+    return url
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -135,6 +158,7 @@ def free_port() -> int:
 def start_dispatcher(
     env: Mapping[str, str],
     log_path: Path,
+    children: Children,
     *,
     cwd: Path | None = None,
     timeout: float = DISPATCHER_START_TIMEOUT,
@@ -149,7 +173,7 @@ def start_dispatcher(
         port = free_port()
         with log_path.open("ab") as out:
             offset = out.tell()
-            proc = subprocess.Popen(
+            proc = children.spawn(
                 [sys.executable, "-m", "dispatcher"],
                 env={**env, "PORT": str(port)},
                 cwd=cwd,

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from local.sandbox import LocalRunError, start_dispatcher
+from local.sandbox import Children, LocalRunError, start_dispatcher
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Cold start is ~1 s; allow for a loaded CI machine.
@@ -54,7 +54,7 @@ class Dispatcher:
     def wait_ready(self) -> None:
         try:
             self.proc, self.port = start_dispatcher(
-                self.env, self.log_path, cwd=REPO_ROOT, timeout=READY_TIMEOUT_S
+                self.env, self.log_path, Children(), cwd=REPO_ROOT, timeout=READY_TIMEOUT_S
             )
         except LocalRunError as exc:
             raise RuntimeError(f"{exc}:\n{self.output()}") from None

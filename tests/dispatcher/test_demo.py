@@ -60,13 +60,17 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
     proc = demo(tmp_path / "demo")
     assert proc.stdout is not None
     ports: list[int] = []
+    seen: list[str] = []
     deadline = time.monotonic() + DEMO_TIMEOUT_S
     for line in proc.stdout:
+        seen.append(line)
         ports += [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", line)]
         if "dispatcher (local mode)" in line:
             break
         assert time.monotonic() < deadline
-    assert len(ports) == 2  # the fake Numerai's and the dispatcher's
+    assert len(ports) == 2, "".join(seen)  # the fake Numerai's and the dispatcher's
+    # Ctrl-C as soon as the dispatcher said where it listens: it is still being handed
+    # back to the demo, which must stop it all the same.
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out

@@ -94,6 +94,12 @@ def test_missing_registry_fails_startup(tmp_path: Path) -> None:
         ({"PORT": "70000"}, "PORT"),
         ({"DISPATCH_MODE": "lambda"}, "DISPATCH_MODE"),
         ({"WEBHOOK_TOKEN": "short"}, "WEBHOOK_TOKEN"),
+        ({"WEBHOOK_TOKEN": TOKEN + "\n"}, "WEBHOOK_TOKEN ends with a newline"),
+        ({"WEBHOOK_TOKEN": TOKEN[:8] + " " + TOKEN[8:]}, "WEBHOOK_TOKEN holds whitespace"),
+        ({"WEBHOOK_TOKEN": TOKEN + "\x07"}, "WEBHOOK_TOKEN holds whitespace or control"),
+        ({"WEBHOOK_TOKEN_PREVIOUS": "short"}, "WEBHOOK_TOKEN_PREVIOUS"),
+        ({"WEBHOOK_TOKEN_PREVIOUS": TOKEN + "\r\n"}, "WEBHOOK_TOKEN_PREVIOUS ends with"),
+        ({"WEBHOOK_TOKEN": "", "WEBHOOK_TOKEN_PREVIOUS": TOKEN}, "without WEBHOOK_TOKEN"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
     ],
 )
@@ -136,6 +142,46 @@ def test_port_in_use_fails_with_one_line(registry_file: Path) -> None:
 # --- a running dispatcher -----------------------------------------------------------
 
 
+def _listening_hosts(port: int) -> set[str]:
+    """The addresses sockets listen on for ``port``, read from the kernel's table."""
+    hosts = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+            hosts.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return hosts
+
+
+def test_local_mode_listens_on_loopback_only(registry_file: Path, tmp_path: Path) -> None:
+    env = base_env(
+        DISPATCH_MODE="local",
+        NUMERAI_MODELS_FILE=str(registry_file),
+        LOCAL_EXECUTIONS_DIR=str(tmp_path / "executions"),
+    )
+    proc = Dispatcher(env, tmp_path / "dispatcher.log")
+    try:
+        proc.wait_ready()
+        assert _listening_hosts(proc.port) == {"127.0.0.1"}
+    finally:
+        proc.stop()
+
+
+def test_listen_host_is_honoured_in_local_mode(registry_file: Path, tmp_path: Path) -> None:
+    env = base_env(
+        DISPATCH_MODE="local",
+        LISTEN_HOST="0.0.0.0",
+        NUMERAI_MODELS_FILE=str(registry_file),
+        LOCAL_EXECUTIONS_DIR=str(tmp_path / "executions"),
+    )
+    proc = Dispatcher(env, tmp_path / "dispatcher.log")
+    try:
+        proc.wait_ready()
+        assert _listening_hosts(proc.port) == {"0.0.0.0"}
+    finally:
+        proc.stop()
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeCloudRun]:
     with FakeCloudRun(project=PROJECT, region=REGION) as fake:
@@ -150,6 +196,11 @@ def dispatcher(registry_file: Path, fake: FakeCloudRun, tmp_path: Path) -> Itera
         yield proc
     finally:
         proc.stop()
+
+
+def test_cloud_run_mode_listens_on_every_interface(dispatcher: Dispatcher) -> None:
+    # Cloud Run routes requests to the container's interface, not to its loopback.
+    assert _listening_hosts(dispatcher.port) == {"0.0.0.0"}
 
 
 def _json_lines(text: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ The Cloud Run path itself is tested through the real client in test_cloudrun.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any
 
@@ -15,7 +16,7 @@ from common.contract import OVERRIDE_NAMES
 from common.registry import Registry
 from dispatcher.launcher import LaunchError
 from dispatcher.settings import CloudRunSettings, Settings
-from dispatcher.webhook import MAX_BODY_BYTES, MAX_TRIGGER_ID_LENGTH
+from dispatcher.webhook import MAX_BODY_BYTES, MAX_ROUND_NUMBER, MAX_TRIGGER_ID_LENGTH
 from tests.dispatcher.conftest import (
     MODEL_ID,
     OTHER_JOB,
@@ -147,7 +148,19 @@ async def test_chunked_body_over_the_limit_is_413(client, launcher) -> None:
     assert launcher.requests == []
 
 
-@pytest.mark.parametrize("raw", [b"not json", b"{", b"", b"\xff\xfe", b'{"roundNumber": NaN}'])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"{",
+        b"",
+        b"\xff\xfe",
+        b'{"roundNumber": NaN}',
+        # Nested far deeper than the interpreter's recursion limit, well inside 64 KiB.
+        b"[" * 10_000 + b"]" * 10_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    ],
+)
 async def test_body_that_is_not_json_is_400(client, launcher, raw) -> None:
     resp = await client.post(pred_url(), data=raw)
     assert resp.status == 400
@@ -162,6 +175,8 @@ SHAPE_CASES = [
     (body(round_number=True), "roundNumber"),
     (body(round_number=842.0), "roundNumber"),
     (body(round_number=0), "roundNumber"),
+    (body(round_number=MAX_ROUND_NUMBER + 1), "roundNumber"),
+    (body(round_number=10**30), "roundNumber"),
     (body(round_number=None), "roundNumber"),
     ({"roundNumber": 842, "triggerId": "t"}, "dataVersion"),
     ({**body(), "dataVersion": True}, "dataVersion"),
@@ -184,6 +199,32 @@ async def test_wrong_shape_is_422_naming_the_field(client, launcher, payload, fi
     answer = await resp.json()
     assert answer["field"] == field
     assert answer["error"]
+    assert launcher.requests == []
+
+
+async def test_highest_round_number_is_accepted(client, launcher) -> None:
+    resp = await client.post(pred_url(), json=body(round_number=MAX_ROUND_NUMBER))
+    assert resp.status == 202
+    assert launcher.requests[0].round == str(MAX_ROUND_NUMBER)
+
+
+PREVIOUS = "previous-webhook-token-fedcba9876543210"
+
+
+async def test_previous_token_is_accepted_during_a_rotation(
+    make_client, settings, launcher
+) -> None:
+    rotating = dataclasses.replace(settings, previous_token=PREVIOUS)
+    client = await make_client(rotating, launcher=launcher)
+    assert (await client.post(pred_url(token=PREVIOUS), json=body("old"))).status == 202
+    assert (await client.post(pred_url(token=TOKEN), json=body("new"))).status == 202
+    wrong = await client.post(pred_url(token=PREVIOUS + "x"), json=body("bad"))
+    assert wrong.status == 401
+    assert [r.trigger_id for r in launcher.requests] == ["old", "new"]
+
+
+async def test_without_a_rotation_the_previous_token_is_refused(client, launcher) -> None:
+    assert (await client.post(pred_url(token=PREVIOUS), json=body())).status == 401
     assert launcher.requests == []
 
 
