@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 MASK = "[redacted]"
 
@@ -38,6 +39,10 @@ class RedactSecrets(logging.Filter):
         cleaned = scrub(message, self._secrets)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for attribute in ("fields", "labels"):  # jsonlog's structured extras
+            value = getattr(record, attribute, None)
+            if value is not None:
+                setattr(record, attribute, self._clean(value))
         if record.exc_info:
             text = logging.Formatter().formatException(record.exc_info)
             cleaned = scrub(text, self._secrets)
@@ -48,6 +53,16 @@ class RedactSecrets(logging.Filter):
                 fields["exception"] = cleaned
                 record.fields = fields
         return True
+
+    def _clean(self, value: Any) -> Any:
+        """Strings scrubbed, in mappings and sequences at any depth; anything else as is."""
+        if isinstance(value, str):
+            return scrub(value, self._secrets)
+        if isinstance(value, Mapping):
+            return {key: self._clean(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(item) for item in value]
+        return value
 
 
 def install(secrets: Iterable[str]) -> None:

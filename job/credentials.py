@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from common import redact
 from common.contract import PROJECT_ENV, PUBLIC_ID_ENV, SECRET_KEY_ENV
 from common.retry import RetryPolicy, TransientError
 from job.settings import ConfigError, Settings
@@ -29,9 +30,30 @@ class Credentials:
 
 
 def resolve(settings: Settings, environ: Mapping[str, str], *, retry: RetryPolicy) -> Credentials:
-    """Raise ConfigError (exit 2) naming both variables when no keys can be had."""
-    public_id = (environ.get(PUBLIC_ID_ENV) or "").strip()
-    secret_key = (environ.get(SECRET_KEY_ENV) or "").strip()
+    """Raise ConfigError (exit 2) naming both variables when no keys can be had, or
+    naming the variable (or secret) whose value cannot be a key. Once resolved, the key
+    values are masked in every log line (a library's message may quote a header)."""
+    keys = _resolve(settings, environ, retry)
+    redact.install([keys.public_id, keys.secret_key])
+    return keys
+
+
+def _checked(value: str, where: str) -> str:
+    """``value`` without surrounding whitespace; ConfigError if anything inside it is
+    whitespace or a control character (a pasted line break, a stray tab). requests would
+    refuse such a header with a message that quotes it — the key itself."""
+    value = value.strip()
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ConfigError(
+            f"{where} holds whitespace or control characters: copy the key again from "
+            "numer.ai → Account → Custom API Keys"
+        )
+    return value
+
+
+def _resolve(settings: Settings, environ: Mapping[str, str], retry: RetryPolicy) -> Credentials:
+    public_id = _checked(environ.get(PUBLIC_ID_ENV) or "", PUBLIC_ID_ENV)
+    secret_key = _checked(environ.get(SECRET_KEY_ENV) or "", SECRET_KEY_ENV)
     if public_id and secret_key:
         return Credentials(public_id, secret_key)
     if public_id or secret_key:
@@ -113,7 +135,10 @@ class SecretReader:
             ) from None
         except OSError as exc:  # requests' ConnectionError is an OSError
             raise TransientError(f"{where}: {type(exc).__name__}") from None
-        value = response.payload.data.decode("utf-8").strip()
+        try:
+            value = _checked(response.payload.data.decode("utf-8"), where)
+        except UnicodeDecodeError:
+            raise ConfigError(f"{where} is not text: store the key itself") from None
         if not value:
             raise ConfigError(f"no Numerai credentials: {BOTH} are unset and {where} is empty")
         return value

@@ -91,12 +91,13 @@ def run_model(
 ) -> ModelResult:
     progress = Progress()
     try:
-        if _skips_if_submitted(ex) and _already_submitted(entry, ex, progress, logger):
+        why_check = _why_check_submitted(ex)
+        if why_check and _already_submitted(entry, ex, progress, logger):
             return ModelResult(
                 EVENT_SKIPPED,
                 reason=f"already submitted for round {ex.round}",
                 durations=progress.durations,
-                note=f"{IF_SUBMITTED_ENV}={IF_SUBMITTED_SKIP}",
+                note=why_check,
             )
         csv = _predictions(entry, ex, progress, logger)
         rows = progress.rows
@@ -153,12 +154,22 @@ def _predictions(
     return csv
 
 
-def _skips_if_submitted(ex: Execution) -> bool:
-    """NUMERAI_IF_SUBMITTED=skip applies to real submissions only: a dry run uploads
-    nothing, and a test run (Numerai's test button) must always produce a submission."""
-    return (
-        ex.settings.if_submitted == IF_SUBMITTED_SKIP and not ex.settings.dry_run and not ex.is_test
-    )
+def _why_check_submitted(ex: Execution) -> str | None:
+    """Why a model that already has a submission for the round is skipped, or None when
+    it is submitted regardless.
+
+    NUMERAI_IF_SUBMITTED=skip asks for it. A retried task (CLOUD_RUN_TASK_ATTEMPT ≥ 1:
+    Cloud Run runs a failed task again in full) gets it too, so that the retry redoes only
+    the models that failed and does not resubmit the ones that made it. Neither applies to
+    a dry run (it uploads nothing) or a test run (Numerai's test button must always
+    produce a submission)."""
+    if ex.settings.dry_run or ex.is_test:
+        return None
+    if ex.settings.if_submitted == IF_SUBMITTED_SKIP:
+        return f"{IF_SUBMITTED_ENV}={IF_SUBMITTED_SKIP}"
+    if ex.settings.task_attempt > 0:
+        return f"retry {ex.settings.task_attempt} of a task: only what failed is redone"
+    return None
 
 
 def _already_submitted(

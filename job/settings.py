@@ -56,6 +56,7 @@ class Settings:
     request_timeout: float
     task_index: int
     task_count: int
+    task_attempt: int  # 0 for the first run of a task; Cloud Run's retries count up
     execution: str | None
     log_format: str
     project: str | None
@@ -106,6 +107,7 @@ def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
         raise ConfigError("--output is only used with --dry-run (or NUMERAI_DRY_RUN=1)")
 
     task_count = _int(env, "CLOUD_RUN_TASK_COUNT", default=1, minimum=1)
+    task_attempt = _int(env, "CLOUD_RUN_TASK_ATTEMPT", default=0, minimum=0)
     task_index = _int(env, "CLOUD_RUN_TASK_INDEX", default=0, minimum=0)
     if task_index >= task_count:
         raise ConfigError(
@@ -129,6 +131,7 @@ def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
         request_timeout=_positive_float(env, REQUEST_TIMEOUT_ENV, DEFAULT_REQUEST_TIMEOUT),
         task_index=task_index,
         task_count=task_count,
+        task_attempt=task_attempt,
         execution=env.get("CLOUD_RUN_EXECUTION") or None,
         log_format=log_format,
         project=env.get(contract.PROJECT_ENV) or None,

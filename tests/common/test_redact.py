@@ -32,10 +32,17 @@ def test_filter_masks_message_and_exception() -> None:
         try:
             raise ValueError(f"bad header {SECRET}")
         except ValueError:
-            logger.exception("failed with %s", SECRET)
+            logger.exception(
+                "failed with %s",
+                SECRET,
+                extra={"fields": {"reason": f"x {SECRET}", "nested": [{"k": SECRET}], "n": 3}},
+            )
     finally:
         logger.removeHandler(handler)
     line = json.loads(stream.getvalue())
     assert SECRET not in stream.getvalue()
     assert line["message"] == f"failed with {MASK}"
     assert f"bad header {MASK}" in line["exception"]
+    assert line["reason"] == f"x {MASK}"
+    assert line["nested"] == [{"k": MASK}]
+    assert line["n"] == 3

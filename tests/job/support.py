@@ -19,6 +19,7 @@ from typing import Any
 import numerapi.base_api
 import pytest
 
+from common.contract import SUMMARY_EVENTS
 from common.retry import NO_DELAY
 from fakes.numerai import FakeNumerai
 from job.cli import main
@@ -56,11 +57,11 @@ class JobRun:
         return [line for line in self.lines if line.get("event") == event]
 
     def summary(self, model_name: str) -> dict[str, Any]:
-        """The one summary line of a model (submitted, failed or dry_run)."""
+        """The one summary line of a model (submitted, failed, skipped or dry_run)."""
         found = [
             line
             for line in self.lines
-            if line.get("event") in ("submitted", "failed", "dry_run")
+            if line.get("event") in SUMMARY_EVENTS
             and line.get("logging.googleapis.com/labels", {}).get("model_name") == model_name
         ]
         assert len(found) == 1, f"expected one summary line for {model_name}, got {found}"

@@ -156,3 +156,46 @@ def test_a_refused_check_fails_the_model_with_numerais_message(job, pred1_models
     )
     assert job.fake.file_gets("live.parquet") == 0
     assert job.fake.submissions == []
+
+
+def test_a_retried_task_redoes_only_the_models_that_failed(job, pred1_models):
+    """Cloud Run runs a failed task again in full (CLOUD_RUN_TASK_ATTEMPT=1): alpha, which
+    made it the first time, is not resubmitted; beta, whose upload was refused, is."""
+    job.register(  # beta first: the one refusal below is its submission's
+        beta=pred1_entry(MODEL_B, pred1_models["small"], feature_set="small"),
+        alpha=pred1_entry(MODEL_A, pred1_models["medium"]),
+    )
+    job.fake.faults.create_submission_error("Invalid submission", count=1)
+    first = job.run(NUMERAI_MODEL_ID="all", CLOUD_RUN_TASK_ATTEMPT="0")
+    assert first.code == 1
+    assert [s.model_id for s in job.fake.submissions] == [MODEL_A]
+
+    retry = job.run(NUMERAI_MODEL_ID="all", CLOUD_RUN_TASK_ATTEMPT="1")
+
+    assert retry.code == 0, retry.output
+    assert [s.model_id for s in job.fake.submissions] == [MODEL_A, MODEL_B]
+    skipped = retry.summary("alpha")
+    assert skipped["event"] == "skipped"
+    assert skipped["reason"] == f"already submitted for round {job.fake.current_round}"
+    assert "(retry 1 of a task: only what failed is redone)" in skipped["message"]
+    assert retry.summary("beta")["event"] == "submitted"
+
+
+def test_a_retried_test_run_or_dry_run_checks_nothing(job, pred1_models):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    assert job.run(NUMERAI_MODEL_ID=MODEL_A).code == 0
+
+    test_run = job.run(NUMERAI_MODEL_ID=MODEL_A, NUMERAI_ROUND="test", CLOUD_RUN_TASK_ATTEMPT="1")
+    dry_run = job.run("--dry-run", NUMERAI_MODEL_ID=MODEL_A, CLOUD_RUN_TASK_ATTEMPT="2")
+
+    assert (test_run.code, dry_run.code) == (0, 0)
+    assert len(job.fake.submissions) == 2  # the test run submitted again
+    assert "model" not in ops(job)  # nobody asked Numerai for existing submissions
+    assert dry_run.summary("alpha")["event"] == "dry_run"
+
+
+def test_a_bad_task_attempt_is_exit_2(job, pred1_models):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run(NUMERAI_MODEL_ID=MODEL_A, CLOUD_RUN_TASK_ATTEMPT="-1")
+    assert result.code == 2
+    assert "CLOUD_RUN_TASK_ATTEMPT must be an integer" in result.output

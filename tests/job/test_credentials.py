@@ -3,6 +3,7 @@ the keys never appearing in any output."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -140,3 +141,60 @@ def test_secrets_never_appear_in_any_output(job, pred1_models, secret_manager):
         assert run.output.strip()
         assert SECRET_KEY not in run.output
         assert PUBLIC_ID not in run.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("NUMERAI_SECRET_KEY", SECRET_KEY[:4] + "\r\n" + SECRET_KEY[4:]),
+        ("NUMERAI_SECRET_KEY", SECRET_KEY[:4] + " " + SECRET_KEY[4:]),
+        ("NUMERAI_PUBLIC_ID", PUBLIC_ID[:4] + "\x1b" + PUBLIC_ID[4:]),
+    ],
+)
+def test_a_key_holding_whitespace_or_control_characters_is_exit_2(
+    job, pred1_models, variable, value
+):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run_subprocess(NUMERAI_MODEL_ID=MODEL_A, **{variable: value})
+
+    assert result.code == 2, result.output
+    [line] = [json.loads(x) for x in result.stdout.splitlines() if x.strip()]
+    assert line["message"].startswith(f"{variable} holds whitespace or control characters")
+    assert "Traceback" not in result.output
+    for part in (SECRET_KEY[:4], SECRET_KEY[4:], PUBLIC_ID[4:]):
+        assert part not in result.output
+    assert job.fake.requests == []
+
+
+def test_a_secret_holding_a_line_break_is_exit_2_naming_the_secret(
+    job, pred1_models, secret_manager
+):
+    secret_manager.secrets["numerai-secret"] = SECRET_KEY[:4] + "\n" + SECRET_KEY[4:]
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run(**secret_env(secret_manager))
+
+    assert result.code == 2
+    assert "secret 'numerai-secret' in project 'test-project' holds whitespace" in result.output
+    assert SECRET_KEY[4:] not in result.output
+
+
+def test_key_values_are_masked_in_every_log_line(job, pred1_models):
+    """A predictor (or a library) that puts a key into a message: the line is masked."""
+
+    class Leaky:
+        data_version = "v5.3"
+
+        def columns(self, features):
+            return None
+
+        def predict(self, live, context):
+            raise ValueError(f"auth failed for Token {PUBLIC_ID}${SECRET_KEY}")
+
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run(NUMERAI_MODEL_ID=MODEL_A, load_predictor=lambda name, options: Leaky())
+
+    assert result.code == 1
+    line = result.summary("alpha")
+    assert line["event"] == "failed"
+    assert "auth failed for Token [redacted]$[redacted]" in line["message"]
+    assert SECRET_KEY not in result.output and PUBLIC_ID not in result.output
