@@ -124,6 +124,7 @@ def _client(
         keys.secret_key if keys else None,
         api_url=settings.api_url,
         timeout=settings.request_timeout,
+        download_timeout=settings.download_timeout,
     )
 
 

@@ -26,7 +26,9 @@ from common.registry import registry_path
 from numerai_data import (
     DATA_DIR_ENV,
     DEFAULT_DATA_DIR,
+    DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT,
+    DOWNLOAD_TIMEOUT_ENV,
     REQUEST_TIMEOUT_ENV,
 )
 
@@ -54,6 +56,7 @@ class Settings:
     models_file: Path
     api_url: str | None
     request_timeout: float
+    download_timeout: float
     task_index: int
     task_count: int
     task_attempt: int  # 0 for the first run of a task; Cloud Run's retries count up
@@ -129,6 +132,7 @@ def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
         models_file=registry_path(env),
         api_url=env.get(contract.API_URL_ENV) or None,
         request_timeout=_positive_float(env, REQUEST_TIMEOUT_ENV, DEFAULT_REQUEST_TIMEOUT),
+        download_timeout=_positive_float(env, DOWNLOAD_TIMEOUT_ENV, DEFAULT_DOWNLOAD_TIMEOUT),
         task_index=task_index,
         task_count=task_count,
         task_attempt=task_attempt,

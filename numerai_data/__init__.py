@@ -17,3 +17,8 @@ REQUEST_TIMEOUT_ENV = "NUMERAI_REQUEST_TIMEOUT"
 # none on GraphQL, so a hung connection would hold the task until its timeout; a healthy
 # answer takes well under a second.
 DEFAULT_REQUEST_TIMEOUT = 30.0
+DOWNLOAD_TIMEOUT_ENV = "NUMERAI_DOWNLOAD_TIMEOUT"
+# Seconds for one whole dataset download in the job. live.parquet (~10 MB) takes seconds;
+# the job's four attempts at this bound (plus backoff) stay inside the 30-minute task
+# timeout the deployment sets, so a stalled transfer fails the model, not the task.
+DEFAULT_DOWNLOAD_TIMEOUT = 300.0

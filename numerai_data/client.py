@@ -1,15 +1,17 @@
-"""numerapi, with every GraphQL call bounded in time and its failures named.
+"""numerapi, with every call bounded in time and its failures named.
 
 numerapi's ``raw_query`` posts without a timeout and its ``post_with_err_handling``
 swallows errors (sleeping 5 s and 10 s on a 5xx, then answering ``{}`` so the caller
-dies on ``KeyError('data')``). We override ``raw_query`` only; every other method
-(``get_current_round``, ``download_dataset``, ``_upload_auth`` …) stays numerapi's own
-and goes through it.
+dies on ``KeyError('data')``); its file download waits up to 600 s per read, has no bound
+on the whole transfer, and resumes a partial file with TLS verification off. We override
+``raw_query`` and ``download_dataset``; every other method (``get_current_round``,
+``_upload_auth`` …) stays numerapi's own and goes through ``raw_query``.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import numerapi
@@ -17,9 +19,18 @@ import requests
 from numerapi import base_api
 
 from common.retry import TransientError
+from numerai_data import DOWNLOAD_TIMEOUT_ENV
 
 # Seconds to open a TCP/TLS connection; a reachable API answers a SYN in milliseconds.
 CONNECT_TIMEOUT = 10.0
+# Bytes read per chunk of a download: small enough to notice a deadline often.
+DOWNLOAD_CHUNK_BYTES = 1 << 20
+# numerapi's own query for a dataset file's (presigned) download URL.
+DATASET_URL_QUERY = """
+    query ($filename: String! $round: Int $tournament: Int) {
+        dataset(filename: $filename round: $round tournament: $tournament)
+    }
+"""
 # HTTP statuses that mean "try again": rate limiting and server-side failures.
 TRANSIENT_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 
@@ -50,7 +61,11 @@ class NumeraiClient(numerapi.NumerAPI):
         *,
         api_url: str | None = None,
         timeout: float,
+        download_timeout: float | None = None,
     ):
+        """``timeout``: seconds per exchange with the API (and per read of a download);
+        ``download_timeout``: seconds for one whole file download (None: unbounded, for
+        a trainer fetching a multi-GB train.parquet)."""
         # numerapi calls logging.basicConfig; our handler is installed first, so it is a no-op.
         super().__init__(
             public_id,
@@ -63,9 +78,23 @@ class NumeraiClient(numerapi.NumerAPI):
         point_numerapi_at(api_url)
         self.api_url = api_url or base_api.API_TOURNAMENT_URL
         self.timeout = (CONNECT_TIMEOUT, timeout)
+        self.download_timeout = download_timeout
 
     def __repr__(self) -> str:  # never show the token
         return f"NumeraiClient(api_url={self.api_url!r}, authenticated={self.token is not None})"
+
+    def download_dataset(
+        self, filename: str, dest_path: str | None = None, round_num: int | None = None
+    ) -> str:
+        """Download ``filename`` of ``round_num`` (None: the current round) to
+        ``dest_path``, bounded per read and in all; TransientError when too slow."""
+        variables = {"filename": filename, "round": round_num, "tournament": self.tournament_id}
+        url = self.raw_query(DATASET_URL_QUERY, variables)["data"]["dataset"]
+        if not isinstance(url, str) or not url:
+            raise NumeraiError(f"Numerai has no file {filename} for round {round_num}")
+        dest = dest_path or filename
+        _fetch(url, dest, read_timeout=self.timeout[1], deadline=self.download_timeout)
+        return dest
 
     def round_submission_filenames(self, model_id: str, round_num: int) -> list[str]:
         """The files of ``model_id``'s submission that counts for ``round_num``; empty when
@@ -132,6 +161,24 @@ def _error_message(errors: Any) -> str:
     if isinstance(errors, dict):
         return str(errors.get("detail") or errors.get("message") or errors)
     return str(errors)
+
+
+def _fetch(url: str, dest: str, *, read_timeout: float, deadline: float | None) -> None:
+    """Stream ``url`` into ``dest`` (truncated first). Each read waits at most
+    ``read_timeout``; the whole transfer at most ``deadline`` seconds. requests' own
+    errors propagate (the dataset cache names them); a body shorter than its
+    Content-Length is left for the cache's integrity check to catch."""
+    started = time.monotonic()
+    with requests.get(url, stream=True, timeout=(CONNECT_TIMEOUT, read_timeout)) as response:
+        response.raise_for_status()
+        with open(dest, "wb") as out:
+            for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                out.write(chunk)
+                if deadline is not None and time.monotonic() - started > deadline:
+                    raise TransientError(
+                        f"download took longer than {deadline:g} s "
+                        f"({out.tell()} bytes so far; {DOWNLOAD_TIMEOUT_ENV})"
+                    )
 
 
 def classify_http_error(exc: BaseException, what: str) -> Exception | None:
