@@ -15,7 +15,8 @@ from aiohttp import web
 
 from dispatcher.cloudrun import CloudRunLauncher
 from dispatcher.dedupe import TriggerDedupe
-from dispatcher.launcher import Launcher, LaunchError, LaunchRequest
+from dispatcher.history import LaunchHistory
+from dispatcher.launcher import Launched, Launcher, LaunchError, LaunchRequest
 from dispatcher.local import LocalLauncher
 from dispatcher.settings import CloudRunSettings, LocalSettings, Settings
 from dispatcher.webhook import MAX_BODY_BYTES, BodyNotJson, ShapeError, Webhook, parse_body
@@ -24,7 +25,11 @@ log = logging.getLogger("dispatcher")
 
 SETTINGS = web.AppKey("settings", Settings)
 LAUNCHER = web.AppKey("launcher", Launcher)
-DEDUPE = web.AppKey("dedupe", TriggerDedupe[dict[str, Any]])
+# (answer body, existing): existing when the execution was found, not started, here.
+DEDUPE = web.AppKey("dedupe", TriggerDedupe[tuple[dict[str, Any], bool]])
+# Reading what was launched lately (dispatcher/history.py), started with the launcher;
+# webhooks wait for it before their dedupe check.
+HISTORY = web.AppKey("history", asyncio.Task[None])
 
 # A model id in the path is at most a UUID (36 characters); anything longer is cut in
 # logs so an anonymous caller cannot write arbitrary amounts into them.
@@ -72,15 +77,62 @@ def _launcher_ctx(
     injected: Launcher | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        if injected is not None:
-            app[LAUNCHER] = injected
-            yield
-            return
-        async with _open_launcher(app[SETTINGS]) as launcher:
-            app[LAUNCHER] = launcher
-            yield
+        async with contextlib.AsyncExitStack() as stack:
+            if injected is not None:
+                app[LAUNCHER] = injected
+            else:
+                app[LAUNCHER] = await stack.enter_async_context(_open_launcher(app[SETTINGS]))
+            app[HISTORY] = asyncio.ensure_future(_remember_recent_launches(app))
+            try:
+                yield
+            finally:
+                app[HISTORY].cancel()
 
     return ctx
+
+
+async def _remember_recent_launches(app: web.Application) -> None:
+    """Seed the dedupe with what this deployment launched lately, so that a restart (or
+    a new instance) does not launch a trigger again. Without it (a launcher that keeps
+    no history, or the API failing) the dedupe starts empty: a repeated trigger then
+    costs a second run, not a wrong one — Numerai keeps the latest submission."""
+    launcher = app[LAUNCHER]
+    if not isinstance(launcher, LaunchHistory):
+        return
+    jobs = {entry.job for entry in app[SETTINGS].registry.models} | {None}
+    try:
+        launches = await launcher.recent_launches(jobs)
+    except Exception as exc:  # API errors, the time budget: never stop the service
+        log.warning(
+            "recent executions could not be read; duplicate triggers are recognised from "
+            "now on only: %s: %s",
+            type(exc).__name__,
+            exc,
+            extra={"fields": {"event": "history", "error": str(exc)}},
+        )
+        return
+    dedupe = app[DEDUPE]
+    for launch in launches:
+        round_sent: int | str = int(launch.round) if launch.round.isdigit() else launch.round
+        body = _answer(launch.launched, launch.model_id, round_sent, launch.trigger_id)
+        dedupe.remember(launch.key, (body, True))
+    log.info(
+        "%d recent launch(es) read from the executions of %d job(s)",
+        len(launches),
+        len(jobs),
+        extra={"fields": {"event": "history", "launches": len(launches)}},
+    )
+
+
+def _answer(launched: Launched, model_id: str, round_sent: int | str, trigger_id: str) -> dict:
+    """The webhook's answer body (202, or 200 for a trigger already launched)."""
+    return {
+        "execution": launched.execution,
+        "execution_name": launched.execution_name,
+        "model_id": model_id,
+        "round": round_sent,
+        "trigger_id": trigger_id,
+    }
 
 
 @web.middleware
@@ -174,23 +226,21 @@ async def _webhook(request: web.Request, outcome: _Outcome) -> web.Response:
     )
     launcher = app[LAUNCHER]
 
-    async def start() -> dict[str, Any]:
+    async def start() -> tuple[dict[str, Any], bool]:
         launched = await launcher.launch(launch)
-        return {
-            "execution": launched.execution,
-            "execution_name": launched.execution_name,
-            "model_id": entry.id,
-            "round": hook.round,
-            "trigger_id": hook.trigger_id,
-        }
+        body = _answer(launched, entry.id, hook.round, hook.trigger_id)
+        return body, launched.existing
 
+    # A new instance first learns what was launched before it (bounded; see HISTORY).
+    await asyncio.shield(app[HISTORY])
     try:
         # Keyed by model and trigger: a trigger id names one model's run.
-        body, first = await app[DEDUPE].run((entry.id, hook.trigger_id), start)
+        (body, existing), first = await app[DEDUPE].run((entry.id, hook.trigger_id), start)
     except LaunchError as exc:
         raise Rejection(503 if exc.transient else 502, exc.reason) from None
-    outcome.execution, outcome.duplicate = body["execution"], not first
-    return web.json_response(body, status=202 if first else 200)
+    started = first and not existing
+    outcome.execution, outcome.duplicate = body["execution"], not started
+    return web.json_response(body, status=202 if started else 200)
 
 
 def _parse(raw: bytes) -> Webhook:

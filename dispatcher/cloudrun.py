@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import datetime as dt
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from dispatcher import history
 from dispatcher.launcher import Launched, LaunchError, LaunchRequest, short_execution_id
 from dispatcher.settings import API_ENDPOINT_ENV, CloudRunSettings, SettingsError
 
@@ -36,23 +40,43 @@ HTTP_POOL_SIZE = LAUNCH_THREADS
 # Do not start another attempt with less time than this left in the budget: a call
 # cut shorter than a normal API round trip would fail anyway.
 MIN_ATTEMPT_S = 0.5
+# How long reading the recent executions may take at start-up (webhooks arriving
+# meanwhile wait for it): one or two list calls, normally well under a second.
+HISTORY_BUDGET_S = 4.0
+
+
+def _credentials_and_options(settings: CloudRunSettings) -> dict[str, Any]:
+    """The client arguments for the real API (Application Default Credentials: the
+    service's own account on Cloud Run) or a local fake (anonymous)."""
+    if not settings.api_endpoint:
+        return {}
+    from google.auth.credentials import AnonymousCredentials
+
+    return {
+        "credentials": AnonymousCredentials(),
+        "client_options": {"api_endpoint": settings.api_endpoint},
+    }
+
+
+def _make_executions_client(settings: CloudRunSettings) -> run_v2.ExecutionsClient:
+    from google.cloud import run_v2
+
+    return run_v2.ExecutionsClient(transport="rest", **_credentials_and_options(settings))
+
+
+def _ambiguous(exc: BaseException) -> bool:
+    """The ``:run`` call may have started an execution although it failed: a 500 or 504
+    from the API, or no answer in time. (A 503 or a refused connection means it did not.)"""
+    import requests
+    from google.api_core import exceptions as api
+
+    return isinstance(exc, api.InternalServerError | api.GatewayTimeout | requests.Timeout)
 
 
 def _make_client(settings: CloudRunSettings) -> run_v2.JobsClient:
     from google.cloud import run_v2
 
-    if settings.api_endpoint:
-        # A local fake (tests, demo): no Google credentials exist or are wanted.
-        from google.auth.credentials import AnonymousCredentials
-
-        client = run_v2.JobsClient(
-            transport="rest",
-            credentials=AnonymousCredentials(),
-            client_options={"api_endpoint": settings.api_endpoint},
-        )
-    else:
-        # Application Default Credentials: the service's own service account on Cloud Run.
-        client = run_v2.JobsClient(transport="rest")
+    client = run_v2.JobsClient(transport="rest", **_credentials_and_options(settings))
     _size_connection_pool(client)
     return client
 
@@ -81,7 +105,8 @@ def _classify(exc: BaseException) -> tuple[LaunchError, bool] | None:
     from google.auth import exceptions as auth
 
     if isinstance(exc, api.ServiceUnavailable | api.InternalServerError | api.GatewayTimeout):
-        # Named transient server errors (GatewayTimeout includes DeadlineExceeded).
+        # Named transient server errors (GatewayTimeout includes DeadlineExceeded). After
+        # a 500 or 504 the launcher first looks for the execution (_ambiguous).
         return LaunchError(f"Cloud Run API unavailable: {exc}", transient=True), True
     if isinstance(exc, requests.ConnectionError | auth.TransportError):
         # No answer over the connection: refused, DNS, connect timeout, or a pooled
@@ -91,7 +116,8 @@ def _classify(exc: BaseException) -> tuple[LaunchError, bool] | None:
         return LaunchError(reason, transient=True), True
     if isinstance(exc, requests.Timeout):
         # The API may have accepted the run and just not answered in time; retrying here
-        # could start a second execution, so answer 503 at once and let Numerai decide.
+        # could start a second execution, so answer 503 at once and let Numerai decide
+        # (its next delivery looks for the execution first).
         return LaunchError("Cloud Run API did not answer in time", transient=True), False
     if isinstance(exc, api.TooManyRequests | api.ServerError):
         # Quota or another 5xx: worth trying later, not within the same second.
@@ -113,10 +139,15 @@ class CloudRunLauncher:
         settings: CloudRunSettings,
         client: run_v2.JobsClient,
         executor: ThreadPoolExecutor,
+        executions: run_v2.ExecutionsClient,
     ) -> None:
         self._settings = settings
         self._client = client
         self._executor = executor
+        self._executions = executions
+        # (model id, trigger id) of launches whose outcome is unknown (an ambiguous error
+        # and no execution found yet): their next delivery looks before launching.
+        self._unsure: set[tuple[str, str]] = set()
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -127,6 +158,7 @@ class CloudRunLauncher:
         try:
             # Off the loop: the import and ADC discovery block for a moment.
             client = await loop.run_in_executor(executor, _make_client, settings)
+            executions = await loop.run_in_executor(executor, _make_executions_client, settings)
         except Exception as exc:
             await loop.run_in_executor(None, executor.shutdown)
             from google.auth.exceptions import DefaultCredentialsError
@@ -139,13 +171,54 @@ class CloudRunLauncher:
                 ) from None
             raise
         try:
-            yield cls(settings, client, executor)
+            yield cls(settings, client, executor, executions)
         finally:
             # Webhooks in flight have finished (graceful shutdown) before cleanup runs.
             await loop.run_in_executor(None, executor.shutdown)
             client.transport.close()
+            executions.transport.close()
+
+    async def recent_launches(self, jobs: Iterable[str | None]) -> list[history.PastLaunch]:
+        """history.LaunchHistory: what was launched on these jobs within history.WINDOW."""
+        names = sorted({self._settings.job_name(job) for job in jobs})
+        now = dt.datetime.now(dt.UTC)
+        read = functools.partial(
+            history.recent_launches, self._executions, names, now, timeout=HISTORY_BUDGET_S
+        )
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(self._executor, read), HISTORY_BUDGET_S)
+
+    async def _find(self, request: LaunchRequest) -> Launched | None:
+        """The execution already started for this model and trigger, if any. Raises
+        LaunchError (transient) when the API cannot say: then nothing may be launched."""
+        key = (request.model_id, request.trigger_id)
+        now = dt.datetime.now(dt.UTC)
+        find = functools.partial(
+            history.find_launch,
+            self._executions,
+            self._settings.job_name(request.job),
+            key,
+            now,
+            timeout=self._settings.retry.call_timeout_s,
+        )
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(self._executor, find)
+        except Exception as exc:
+            classified = _classify(exc)
+            if classified is None:
+                raise
+            self._unsure.add(key)
+            reason = f"cannot tell whether the run already started: {classified[0].reason}"
+            raise LaunchError(reason, transient=True) from exc
+        if found is None:
+            return None
+        self._unsure.discard(key)
+        return dataclasses.replace(found.launched, existing=True)
 
     async def launch(self, request: LaunchRequest) -> Launched:
+        key = (request.model_id, request.trigger_id)
+        if key in self._unsure and (found := await self._find(request)) is not None:
+            return found
         policy = self._settings.retry
         loop = asyncio.get_running_loop()
         deadline = loop.time() + policy.budget_s
@@ -159,6 +232,12 @@ class CloudRunLauncher:
                 if classified is None:
                     raise
                 error, retry = classified
+                if _ambiguous(exc):
+                    # Look before trying again: the failed call may have started it.
+                    if (found := await self._find(request)) is not None:
+                        return found
+                    if not retry:  # no answer in time: it may still be starting
+                        self._unsure.add(key)
                 left = deadline - loop.time()
                 if not retry or attempt == policy.attempts or left < delay + MIN_ATTEMPT_S:
                     raise error from exc
@@ -174,6 +253,7 @@ class CloudRunLauncher:
                 await asyncio.sleep(delay)
                 delay *= 2
             else:
+                self._unsure.discard(key)
                 return Launched(execution=short_execution_id(name), execution_name=name)
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -1,8 +1,9 @@
 """One launch per trigger: remember what each trigger launched, share launches in flight.
 
 Numerai retries a webhook it did not see answered, and may deliver the same trigger
-twice; each must not start a second execution. Memory is per process, which is exact
-only while the service runs as a single instance (deploy with ``--max-instances=1``).
+twice; each must not start a second execution. Memory is per process; a new process
+starts from what Cloud Run's executions say was launched lately (dispatcher/history.py,
+``remember``), so a restart or scale-to-zero does not forget.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class TriggerDedupe(Generic[T]):
     def __len__(self) -> int:
         return len(self._done)
 
+    def remember(self, key: object, result: T) -> None:
+        """Record a result obtained elsewhere (an earlier instance's launch), unless
+        this instance already has one for the key."""
+        if key not in self._done:
+            self._done[key] = result
+            self._trim()
+
     async def run(self, key: object, launch: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
         """Return (result, first): ``first`` is True only for the call that launched.
 
@@ -60,5 +68,8 @@ class TriggerDedupe(Generic[T]):
             return  # not recorded: a retry launches afresh
         self._done[key] = task.result()
         self._done.move_to_end(key)
+        self._trim()
+
+    def _trim(self) -> None:
         while len(self._done) > self._capacity:
             self._done.popitem(last=False)

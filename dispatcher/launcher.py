@@ -36,6 +36,9 @@ class LaunchRequest:
 class Launched:
     execution: str  # short id, e.g. numerai-job-x7k2p
     execution_name: str  # full resource name, projects/…/executions/numerai-job-x7k2p
+    # True when nothing new was started: the execution for this trigger already existed
+    # (found after a call whose outcome was unknown).
+    existing: bool = False
 
 
 class LaunchError(Exception):
