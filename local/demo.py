@@ -58,6 +58,8 @@ EXIT_INTERRUPTED = 130
 # Each execution is a few seconds on the synthetic data (imports, download, predict,
 # upload); a generous bound so a slow machine still finishes, a hung job does not hang us.
 EXECUTION_TIMEOUT = 300.0
+# The dispatcher's output, in the scratch directory.
+DISPATCHER_LOG = "dispatcher.log"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,12 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         registry = write_registry(entry, ensure_model(entry, scratch, env), scratch)
         token = secrets.token_urlsafe(24)
         dispatcher, base = _start_dispatcher(env, scratch, registry, token)
+        # Said only once `dispatcher` is set: a Ctrl-C right after the line (the tests
+        # send one) must find it to stop, or the dispatcher outlives the demo.
+        step(f"dispatcher (local mode) at {base}, log {show(scratch / DISPATCHER_LOG)}")
         webhooks = _webhooks(numerai_url)
         executions = _send(f"{base}/pred/{entry.id}?token={token}", webhooks)
         step(f"waiting for {len(executions)} executions")
         finished = _wait_executions(base, token, executions)
         ok = _report(numerai_url, webhooks, finished)
-        step(f"logs: {show(scratch)} (dispatcher.log, executions/*.log)")
+        step(f"logs: {show(scratch)} ({DISPATCHER_LOG}, executions/*.log)")
         step(f"demo {'OK' if ok else 'FAILED'} in {time.monotonic() - started:.1f} s")
         return EXIT_OK if ok else EXIT_FAILED
     except KeyboardInterrupt:
@@ -111,11 +116,8 @@ def _start_dispatcher(
         PUBLIC_ID_ENV: FAKE_PUBLIC_ID,
         SECRET_KEY_ENV: FAKE_SECRET_KEY,
     }
-    log_path = scratch / "dispatcher.log"
-    proc, port = start_dispatcher(env, log_path)
-    base = f"http://127.0.0.1:{port}"
-    step(f"dispatcher (local mode) at {base}, log {show(log_path)}")
-    return proc, base
+    proc, port = start_dispatcher(env, scratch / DISPATCHER_LOG)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def _webhooks(numerai_url: str) -> dict[str, dict[str, Any]]:
