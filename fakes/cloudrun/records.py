@@ -3,6 +3,7 @@ report alike about them."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,3 +83,8 @@ def log_uri(execution: Execution) -> str:
 def container_env(job_env: Mapping[str, str], env: Mapping[str, str]) -> list[dict[str, Any]]:
     """A container's env list: the job's own, then the execution's overrides on top."""
     return [{"name": k, "value": v} for k, v in {**job_env, **env}.items()]
+
+
+def job_uid(project: str, region: str, job: str) -> str:
+    """A job's uid: stable for its name, the same in v1 and v2 answers."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{project}/{region}/{job}"))

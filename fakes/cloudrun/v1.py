@@ -7,7 +7,6 @@ region, so it comes from the regional host gcloud picked (``R-run.fake.test``).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from fakes.cloudrun.records import (
     Execution,
     container_env,
     failed_message,
+    job_uid,
     log_uri,
 )
 from fakes.cloudrun.state import CloudRunState
@@ -97,7 +97,7 @@ class V1Api(CloudRunState):
                     "name": job,
                     "namespace": self._namespace,
                     "selfLink": f"{V1_PREFIX}/namespaces/{self._namespace}/jobs/{job}",
-                    "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{project}/{region}/{job}")),
+                    "uid": job_uid(project, region, job),
                     "resourceVersion": "AAAAAAAAAAE",
                     "generation": 1,
                     "creationTimestamp": rfc3339(self._created),

@@ -5,7 +5,6 @@ long-running operations ``:run`` and ``:cancel`` return."""
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from fakes.cloudrun.records import (
@@ -18,6 +17,7 @@ from fakes.cloudrun.records import (
     Operation,
     container_env,
     failed_message,
+    job_uid,
     log_uri,
 )
 from fakes.cloudrun.state import CloudRunState
@@ -81,7 +81,7 @@ class V2Api(CloudRunState):
         latest = max(mine, key=lambda e: e.created) if mine else None
         payload: dict[str, Any] = {
             "name": f"projects/{project}/locations/{region}/jobs/{job}",
-            "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{project}/{region}/{job}")),
+            "uid": job_uid(project, region, job),
             "generation": "1",
             "createTime": rfc3339(self._created),
             "launchStage": "GA",
