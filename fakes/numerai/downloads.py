@@ -37,8 +37,8 @@ class DownloadHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
     server_version = "FakeNumerai/1.0"
     timeout = IDLE_CONNECTION_SECONDS
-    # fake.Server, which carries the fake; not imported here, as that module imports
-    # this one.
+    # fake.Server, which carries the fake; not imported here, as fake.py imports this
+    # module (through routes.py).
     server: Any
 
     @property
