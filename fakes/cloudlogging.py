@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from fakes.googleapi.messages import google_error, rfc3339
+
 # Keys of a structured log line that Cloud Logging lifts out of jsonPayload.
 LABELS_KEY = "logging.googleapis.com/labels"
 _LIFTED = {
@@ -60,10 +62,6 @@ _INSERT_ID_BYTES = 8
 
 class FilterError(ValueError):
     """A filter the fake cannot evaluate: the API answers 400 INVALID_ARGUMENT."""
-
-
-def rfc3339(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_time(value: str) -> datetime:
@@ -342,29 +340,24 @@ def list_entries(
         n.split("/", 1)[1] for n in names if isinstance(n, str) and n.startswith("projects/")
     }
     if not projects:
-        return 400, _error(400, "resourceNames must name at least one projects/PROJECT")
+        return 400, google_error(400, "resourceNames must name at least one projects/PROJECT")
     order = (body.get("orderBy") or "timestamp asc").strip().lower()
     if order not in ("timestamp asc", "timestamp desc"):
-        return 400, _error(400, f"orderBy {order!r}: only 'timestamp asc|desc' are valid")
+        return 400, google_error(400, f"orderBy {order!r}: only 'timestamp asc|desc' are valid")
     try:
         size = int(body.get("pageSize") or MAX_PAGE_SIZE)
         start = int(body.get("pageToken") or 0)
     except (TypeError, ValueError):
-        return 400, _error(400, "pageSize and pageToken must be integers")
+        return 400, google_error(400, "pageSize and pageToken must be integers")
     size = max(1, min(size, MAX_PAGE_SIZE))
     try:
         node = parse_filter(str(body.get("filter") or ""))
         found = [e for e in entries if _project_of(e) in projects and _evaluate(node, e)]
     except FilterError as exc:
-        return 400, _error(400, str(exc))
+        return 400, google_error(400, str(exc))
     found.sort(key=lambda e: _parse_time(e["timestamp"]), reverse=order.endswith("desc"))
     page = found[start : start + size]
     payload: dict[str, Any] = {"entries": page} if page else {}
     if start + size < len(found):
         payload["nextPageToken"] = str(start + size)
     return 200, payload
-
-
-def _error(status: int, message: str) -> dict[str, Any]:
-    names = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND"}
-    return {"error": {"code": status, "message": message, "status": names.get(status, "UNKNOWN")}}

@@ -17,7 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from fakes.cloudrun import FAKE_DOMAIN, FakeCloudRun
+from fakes.cloudrun import FakeCloudRun
+from fakes.googleapi import FAKE_DOMAIN
 
 # A made-up bearer token: gcloud only needs *some* token to skip its auth flow.
 FAKE_ACCESS_TOKEN = "fake-access-token-for-tests"

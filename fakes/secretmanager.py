@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 
-from fakes.cloudrun import GoogleApiFake, Request, Response, google_error
+from fakes.googleapi import GoogleApiFake, Request, Response, google_error
 
 # The only version each fake secret has; "latest" is an alias for it.
 SECRET_VERSION = "1"

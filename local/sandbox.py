@@ -37,7 +37,7 @@ PORT_ATTEMPTS = 5
 # Trees for the local model: enough to predict something non-constant, trained in
 # well under a second on the synthetic data.
 LOCAL_MODEL_ITERATIONS = 50
-# The keys the fake accepts (fakes/numerai.py); fake keys for a fake server.
+# The keys the fake accepts (its defaults, fakes/numerai/state.py); fake keys for a fake server.
 FAKE_PUBLIC_ID = "FAKEPUBLICID"
 FAKE_SECRET_KEY = "FAKESECRETKEY"  # noqa: S105
 # Variables that would change what a local run does if inherited from the caller's

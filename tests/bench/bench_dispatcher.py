@@ -95,8 +95,8 @@ def free_port() -> int:
 # 46.7 ms vs 2.1 ms per call). Google's frontends do not do that, so the fake's handler
 # gets TCP_NODELAY here (a no-op once the fake sets it itself).
 FAKE_LAUNCHER = (
-    "import sys; import fakes.cloudrun as fake; "
-    "fake._Handler.disable_nagle_algorithm = True; sys.exit(fake.main(sys.argv[1:]))"
+    "import sys; from fakes.cloudrun.cli import main; from fakes.googleapi.server import Handler; "
+    "Handler.disable_nagle_algorithm = True; sys.exit(main(sys.argv[1:]))"
 )
 
 
