@@ -2,7 +2,7 @@
 
 status: recent executions (gcloud's v1 Execution resources as JSON) rendered as a table
 with the model and round taken from the execution's env overrides.
-logs: ``gcloud logging read`` with the job-log filter (docs/operate.md), rendered one
+logs: ``gcloud logging read`` with the job-log filter (docs/reference.md), rendered one
 line per entry.
 """
 

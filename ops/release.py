@@ -65,7 +65,7 @@ def check_model_files(models_file: Path, root: Path) -> None:
             path = Path(value)
             if path.is_absolute():
                 # Outside the source tree: mounted at run time (a Cloud Storage volume,
-                # see README "Model-Upload pickles"), not shipped in the image.
+                # see docs/model-uploads.md), not shipped in the image.
                 continue
             if not (root / path).is_file():
                 raise ConfigError(

@@ -286,7 +286,7 @@ def explain_load_failure(path: Path, data: bytes, exc: BaseException) -> str:
         return (
             f"pickle {path} holds functions pickled by {made_by}, which Python "
             f"{platform.python_version()} cannot rebuild ({type(exc).__name__}: {exc}): build a "
-            f"job image for that Python (README: Model-Upload pickles) — {context}"
+            f"job image for that Python (docs/model-uploads.md) — {context}"
         )
     if isinstance(exc, AttributeError):
         return (
