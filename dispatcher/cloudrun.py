@@ -188,8 +188,9 @@ class CloudRunLauncher:
         loop = asyncio.get_running_loop()
         return await asyncio.wait_for(loop.run_in_executor(self._executor, read), HISTORY_BUDGET_S)
 
-    async def _find(self, request: LaunchRequest) -> Launched | None:
-        """The execution already started for this model and trigger, if any. Raises
+    async def _find(self, request: LaunchRequest, *, earlier: bool) -> Launched | None:
+        """The execution already started for this model and trigger, if any: by an
+        earlier delivery (``existing``) or by this one's failed-looking call. Raises
         LaunchError (transient) when the API cannot say: then nothing may be launched."""
         key = (request.model_id, request.trigger_id)
         now = dt.datetime.now(dt.UTC)
@@ -213,11 +214,11 @@ class CloudRunLauncher:
         if found is None:
             return None
         self._unsure.discard(key)
-        return dataclasses.replace(found.launched, existing=True)
+        return dataclasses.replace(found.launched, existing=earlier)
 
     async def launch(self, request: LaunchRequest) -> Launched:
         key = (request.model_id, request.trigger_id)
-        if key in self._unsure and (found := await self._find(request)) is not None:
+        if key in self._unsure and (found := await self._find(request, earlier=True)):
             return found
         policy = self._settings.retry
         loop = asyncio.get_running_loop()
@@ -234,7 +235,7 @@ class CloudRunLauncher:
                 error, retry = classified
                 if _ambiguous(exc):
                     # Look before trying again: the failed call may have started it.
-                    if (found := await self._find(request)) is not None:
+                    if (found := await self._find(request, earlier=False)) is not None:
                         return found
                     if not retry:  # no answer in time: it may still be starting
                         self._unsure.add(key)

@@ -68,6 +68,7 @@ class TaskRun:
     index: int
     exit_code: int
     lines: list[OutputLine]
+    attempt: int = 0
 
     @property
     def stdout(self) -> str:
@@ -78,7 +79,10 @@ class JobProcessExecutor:
     """Runs each task of an execution as ``python -m job`` (in parallel, like Cloud Run).
 
     ``base_env`` is read at each execution, so a test may change it between runs.
-    ``runs`` keeps every execution's task runs (short execution id → tasks).
+    A task that exits non-zero is run again, up to ``max_retries`` times, with
+    ``CLOUD_RUN_TASK_ATTEMPT`` counting up, as Cloud Run does with a job's
+    ``--max-retries``. ``runs`` keeps every execution's tasks as they ended (short
+    execution id → the last attempt of each task); ``attempts`` every attempt.
     """
 
     def __init__(
@@ -87,20 +91,28 @@ class JobProcessExecutor:
         *,
         command: Sequence[str] = JOB_COMMAND,
         cwd: Path = REPO_ROOT,
+        max_retries: int = 0,
     ) -> None:
         self.base_env = dict(base_env)
         self.command = tuple(command)
         self.cwd = cwd
+        self.max_retries = max_retries
         self.runs: dict[str, list[TaskRun]] = {}
+        self.attempts: dict[str, list[TaskRun]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, started: StartedExecution) -> FinishedExecution:
         with ThreadPoolExecutor(max_workers=started.task_count) as pool:
-            tasks = list(pool.map(lambda i: self._task(started, i), range(started.task_count)))
+            per_task = list(
+                pool.map(lambda i: self._task_attempts(started, i), range(started.task_count))
+            )
+        tasks = [attempts[-1] for attempts in per_task]
+        every = [run for attempts in per_task for run in attempts]
         with self._lock:
             self.runs[started.short] = tasks
+            self.attempts[started.short] = every
         entries: list[dict[str, Any]] = []
-        for task in tasks:
+        for task in every:
             entries += job_log_entries(
                 project=started.project,
                 region=started.region,
@@ -112,14 +124,20 @@ class JobProcessExecutor:
         codes = tuple(t.exit_code for t in tasks)
         return FinishedExecution(all(c == 0 for c in codes), entries, codes)
 
-    def _task(self, started: StartedExecution, index: int) -> TaskRun:
+    def _task_attempts(self, started: StartedExecution, index: int) -> list[TaskRun]:
+        attempts = [self._task(started, index, 0)]
+        while attempts[-1].exit_code != 0 and len(attempts) <= self.max_retries:
+            attempts.append(self._task(started, index, len(attempts)))
+        return attempts
+
+    def _task(self, started: StartedExecution, index: int, attempt: int) -> TaskRun:
         env = {
             **self.base_env,
             **started.env,
             "CLOUD_RUN_JOB": started.job,
             "CLOUD_RUN_EXECUTION": started.short,
             "CLOUD_RUN_TASK_INDEX": str(index),
-            "CLOUD_RUN_TASK_ATTEMPT": "0",
+            "CLOUD_RUN_TASK_ATTEMPT": str(attempt),
             "CLOUD_RUN_TASK_COUNT": str(started.task_count),
         }
         proc = subprocess.Popen(
@@ -148,7 +166,7 @@ class JobProcessExecutor:
         for reader in readers:
             reader.join(KILL_GRACE_SECONDS)
         lines.sort(key=lambda line: line.epoch)
-        return TaskRun(index, code, lines)
+        return TaskRun(index, code, lines, attempt)
 
 
 def _read(stream: IO[str] | None, name: str, lines: list[OutputLine], lock: threading.Lock) -> None:

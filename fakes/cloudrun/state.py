@@ -75,6 +75,9 @@ class CloudRunState(GoogleApiFake):
         self._executions: dict[str, Execution] = {}
         self._operations: dict[str, Operation] = {}
         self._created = time.time()
+        # Scripted faults of their own (fail_next/hang_next act before a run is admitted).
+        self._after_run: list[tuple[int | None, float]] = []  # (status, hang) per :run
+        self._listing_failures: list[int] = []
 
     # --- test controls ------------------------------------------------------------
     def finish(self, execution_name: str, *, succeeded: bool = True) -> None:
@@ -85,6 +88,48 @@ class CloudRunState(GoogleApiFake):
                 raise KeyError(f"no execution {execution_name!r}")
             execution.outcome = "succeeded" if succeeded else "failed"
             execution.finished = time.time()
+
+    def fail_after_run(self, count: int, status: int = 500) -> None:
+        """The next ``count`` accepted runs start their execution, then answer ``status``:
+        what a 500 or 504 from the real API can hide."""
+        with self._lock:
+            self._after_run.extend([(status, 0.0)] * count)
+
+    def hang_after_run(self, count: int, seconds: float) -> None:
+        """The next ``count`` accepted runs start their execution, then wait ``seconds``
+        before answering normally (a client with a shorter timeout sees none)."""
+        with self._lock:
+            self._after_run.extend([(None, seconds)] * count)
+
+    def fail_listing(self, count: int, status: int = 503) -> None:
+        """The next ``count`` execution listings answer ``status``."""
+        with self._lock:
+            self._listing_failures.extend([status] * count)
+
+    def backdate(self, execution_name: str, seconds: float) -> None:
+        """Make an execution (full name or short id) ``seconds`` older."""
+        with self._lock:
+            execution = self._find_execution(execution_name)
+            if execution is None:
+                raise KeyError(f"no execution {execution_name!r}")
+            execution.created -= seconds
+
+    def _after_run_fault(self) -> Response | None:
+        """The scripted fault of an accepted run, applied once its execution exists."""
+        with self._lock:
+            status, hang = self._after_run.pop(0) if self._after_run else (None, 0.0)
+        if hang:
+            time.sleep(hang)
+        if status is not None:
+            return Response(status, google_error(status, f"fake: scripted {status} after run"))
+        return None
+
+    def _listing_fault(self) -> Response | None:
+        with self._lock:
+            status = self._listing_failures.pop(0) if self._listing_failures else None
+        if status is None:
+            return None
+        return Response(status, google_error(status, f"fake: scripted {status} on listing"))
 
     def _find_execution(self, name: str) -> Execution | None:
         if name in self._executions:

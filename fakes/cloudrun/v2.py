@@ -71,6 +71,9 @@ class V2Api(CloudRunState):
         execution = self._new_execution(project, region, job, overrides)
         operation = self._new_operation(execution)
         self._record_run("v2", execution, body, overrides)
+        fault = self._after_run_fault()
+        if fault is not None:
+            return fault
         return Response(200, self._v2_operation_json(operation))
 
     def _v2_get_job(self, project: str, region: str, job: str) -> Response:
@@ -171,6 +174,9 @@ class V2Api(CloudRunState):
     def _v2_list_executions(
         self, request: Request, project: str, region: str, job: str
     ) -> Response:
+        fault = self._listing_fault()
+        if fault is not None:
+            return fault
         with self._lock:
             mine = [
                 e

@@ -22,6 +22,8 @@ from fakes.numerai.records import BodySend, RequestRecord
 
 log = logging.getLogger(__name__)
 
+# A slow download trickles this many bytes per pause.
+SLOW_CHUNK = 4096
 # Serve files in chunks: big enough to be fast, small enough that a truncation fault
 # or a client that stops reading is noticed within one chunk.
 FILE_CHUNK = 64 * 1024
@@ -127,6 +129,7 @@ class DownloadHandler(BaseHTTPRequestHandler):
         length = size - start
         head = self.command == "HEAD"
         fraction = None if head else self.fake.faults.take("truncate_downloads")
+        pause = None if head else self.fake.faults.take("slow_downloads")
         to_send = 0 if head else length if fraction is None else int(length * fraction)
         index = self.fake._record(
             RequestRecord(self.command, self.path, None, range_header, status, to_send)
@@ -154,9 +157,11 @@ class DownloadHandler(BaseHTTPRequestHandler):
             with file_path.open("rb") as f:
                 f.seek(start)
                 while sent < to_send:
-                    chunk = f.read(min(FILE_CHUNK, to_send - sent))
+                    chunk = f.read(min(SLOW_CHUNK if pause else FILE_CHUNK, to_send - sent))
                     if not chunk:
                         break
+                    if pause and self.fake._stopping.wait(pause):
+                        break  # the fake is stopping: end the trickle
                     self.wfile.write(chunk)
                     sent += len(chunk)
         except ConnectionError:

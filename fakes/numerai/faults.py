@@ -39,6 +39,13 @@ class Faults:
             raise ValueError("truncate_downloads: fraction must be in [0, 1)")
         self._arm("truncate_downloads", count, fraction)
 
+    def slow_downloads(self, count: int, seconds_per_chunk: float) -> None:
+        """The next ``count`` file GETs pause ``seconds_per_chunk`` before each chunk of
+        the body: a transfer that keeps going, too slowly (each read still gets data)."""
+        if seconds_per_chunk <= 0:
+            raise ValueError("slow_downloads: seconds_per_chunk must be > 0")
+        self._arm("slow_downloads", count, seconds_per_chunk)
+
     def fail_puts(self, count: int, status: int = 500) -> None:
         """The next ``count`` upload PUTs answer ``status`` and store nothing."""
         if not 400 <= status <= 599:

@@ -103,3 +103,112 @@ def test_a_webhook_execution_is_read_back_as_its_launch() -> None:
     assert launch.key == (MODEL_ID, "t-9")
     assert launch.round == "test"
     assert launch.launched.execution == "j-1"
+
+
+# --- a :run whose outcome is unknown ---------------------------------------------------
+
+
+@pytest.fixture
+async def client(make_client: Any, cloud_settings: Any) -> Any:
+    return await make_client(cloud_settings)
+
+
+@pytest.mark.parametrize("status", [500, 504])
+async def test_a_500_or_504_that_started_the_execution_is_not_retried(
+    client, fake_cloud_run, status
+) -> None:
+    fake_cloud_run.fail_after_run(1, status=status)
+    resp = await client.post(pred_url(), json=body("trig-A"))
+
+    assert resp.status == 202  # this delivery started it: found, not started again
+    [run] = fake_cloud_run.runs
+    assert (await resp.json())["execution_name"] == run.execution_name
+
+
+async def test_a_500_before_anything_started_is_retried(client, fake_cloud_run) -> None:
+    fake_cloud_run.fail_next(1, status=500)  # refused before the run was admitted
+    resp = await client.post(pred_url(), json=body("trig-B"))
+    assert resp.status == 202
+    assert len(fake_cloud_run.runs) == 1
+
+
+async def test_when_the_lookup_fails_too_nothing_is_launched_until_it_can_look(
+    client, fake_cloud_run
+) -> None:
+    # A first webhook: it waits for the start-up read of the history, which lists too.
+    assert (await client.post(pred_url(), json=body("warm-up"))).status == 202
+    fake_cloud_run.fail_after_run(1, status=504)
+    fake_cloud_run.fail_listing(1, status=503)
+    first = await client.post(pred_url(), json=body("trig-C"))
+    assert first.status == 503
+    assert "cannot tell whether the run already started" in (await first.json())["error"]
+    assert len(fake_cloud_run.runs) == 2
+
+    again = await client.post(pred_url(), json=body("trig-C"))  # Numerai's retry
+    assert again.status == 200  # found: started by the first delivery
+    assert (await again.json())["execution_name"] == fake_cloud_run.runs[1].execution_name
+    assert len(fake_cloud_run.runs) == 2
+
+
+async def test_a_timed_out_run_that_started_is_found_not_started_again(
+    make_client, cloud_settings, fake_cloud_run
+) -> None:
+    # The API starts the execution but answers after the client gave up (1 s here).
+    fake_cloud_run.hang_after_run(1, seconds=2.5)
+    client = await make_client(_with_attempts(cloud_settings, attempts=3))
+    first = await client.post(pred_url(), json=body("trig-T"))
+    assert first.status == 202
+    assert (await first.json())["execution_name"] == fake_cloud_run.runs[0].execution_name
+    assert len(fake_cloud_run.runs) == 1
+
+    again = await client.post(pred_url(), json=body("trig-T"))
+    assert again.status == 200
+    assert len(fake_cloud_run.runs) == 1
+
+
+async def test_a_timed_out_run_not_yet_listed_is_looked_for_on_the_next_delivery(
+    make_client, cloud_settings, fake_cloud_run
+) -> None:
+    client = await make_client(cloud_settings)
+    assert (await client.post(pred_url(), json=body("warm-up"))).status == 202
+    fake_cloud_run.hang_after_run(1, seconds=2.5)
+    fake_cloud_run.fail_listing(1, status=503)  # the lookup right after cannot tell
+    first = await client.post(pred_url(), json=body("trig-T"))
+    assert first.status == 503
+    assert len(fake_cloud_run.runs) == 2
+
+    again = await client.post(pred_url(), json=body("trig-T"))  # Numerai's retry
+    assert again.status == 200
+    assert (await again.json())["execution_name"] == fake_cloud_run.runs[1].execution_name
+    assert len(fake_cloud_run.runs) == 2
+
+
+async def test_unreadable_history_leaves_the_service_working(
+    make_client, cloud_settings, fake_cloud_run, caplog
+) -> None:
+    fake_cloud_run.fail_listing(2, status=403)  # both jobs' listings are refused
+    client = await make_client(cloud_settings)
+    resp = await client.post(pred_url(), json=body("t1"))
+    assert resp.status == 202
+    assert "recent executions could not be read" in caplog.text
+
+
+async def test_launches_older_than_the_window_are_forgotten(
+    make_client, cloud_settings, fake_cloud_run
+) -> None:
+    first = await make_client(cloud_settings)
+    assert (await first.post(pred_url(), json=body("trig-O"))).status == 202
+    await first.close()
+    fake_cloud_run.backdate(fake_cloud_run.runs[0].execution_name, 25 * 3600)
+
+    second = await make_client(cloud_settings)
+    # Beyond history.WINDOW (24 h) a repeat is a new launch: the documented limit.
+    assert (await second.post(pred_url(), json=body("trig-O"))).status == 202
+    assert len(fake_cloud_run.runs) == 2
+
+
+def _with_attempts(settings, **changes):
+    import dataclasses
+
+    retry = dataclasses.replace(settings.backend.retry, **changes)
+    return dataclasses.replace(settings, backend=dataclasses.replace(settings.backend, retry=retry))

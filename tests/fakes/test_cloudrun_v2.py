@@ -388,3 +388,43 @@ def test_cli_serves_until_sigterm(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
+
+
+def test_a_fault_after_the_run_leaves_the_execution_started() -> None:
+    from google.api_core import exceptions as api
+
+    with FakeCloudRun(project="p-fault", region="europe-west1") as fake:
+        jobs, executions = _after_run_clients(fake)
+        fake.fail_after_run(1, status=504)
+        with pytest.raises(api.GatewayTimeout):
+            jobs.run_job(name=_AFTER_RUN_JOB, retry=None)
+        listed = list(executions.list_executions(parent=_AFTER_RUN_JOB))
+        assert [e.name for e in listed] == [fake.runs[0].execution_name]
+        fake.fail_listing(1, status=503)
+        with pytest.raises(api.ServiceUnavailable):
+            list(executions.list_executions(parent=_AFTER_RUN_JOB, retry=None))
+        assert len(list(executions.list_executions(parent=_AFTER_RUN_JOB))) == 1
+
+
+def test_backdate_makes_an_execution_older() -> None:
+    with FakeCloudRun(project="p-fault", region="europe-west1") as fake:
+        jobs, executions = _after_run_clients(fake)
+        name = jobs.run_job(name=_AFTER_RUN_JOB).metadata.name
+        before = executions.get_execution(name=name).create_time
+        fake.backdate(name, 3600)
+        after = executions.get_execution(name=name).create_time
+        assert round((before - after).total_seconds()) == 3600
+
+
+_AFTER_RUN_JOB = "projects/p-fault/locations/europe-west1/jobs/numerai-job"
+
+
+def _after_run_clients(fake: FakeCloudRun):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import run_v2
+
+    opts = {"credentials": AnonymousCredentials(), "client_options": {"api_endpoint": fake.url}}
+    return (
+        run_v2.JobsClient(transport="rest", **opts),
+        run_v2.ExecutionsClient(transport="rest", **opts),
+    )

@@ -50,14 +50,18 @@ def fake(executor: JobProcessExecutor) -> Iterator[FakeCloudRun]:
 def _clients(fake: FakeCloudRun) -> tuple[run_v2.JobsClient, run_v2.ExecutionsClient]:
     opts = {"credentials": AnonymousCredentials(), "client_options": {"api_endpoint": fake.url}}
     return run_v2.JobsClient(transport="rest", **opts), run_v2.ExecutionsClient(
-        transport="rest", **opts)
+        transport="rest", **opts
+    )
 
 
 def _run(fake: FakeCloudRun, env: dict[str, str], tasks: int = 1, timeout: int | None = None):
     jobs, executions = _clients(fake)
     overrides = run_v2.RunJobRequest.Overrides(
-        container_overrides=[run_v2.RunJobRequest.Overrides.ContainerOverride(
-            env=[run_v2.EnvVar(name=k, value=v) for k, v in env.items()])],
+        container_overrides=[
+            run_v2.RunJobRequest.Overrides.ContainerOverride(
+                env=[run_v2.EnvVar(name=k, value=v) for k, v in env.items()]
+            )
+        ],
         task_count=tasks,
         timeout=duration_pb2.Duration(seconds=timeout) if timeout else None,
     )
@@ -66,8 +70,9 @@ def _run(fake: FakeCloudRun, env: dict[str, str], tasks: int = 1, timeout: int |
 
 
 def _entries(fake: FakeCloudRun, filter_: str) -> list[dict]:
-    status, payload = list_entries(fake.log_entries, {
-        "resourceNames": [f"projects/{PROJECT}"], "filter": filter_})
+    status, payload = list_entries(
+        fake.log_entries, {"resourceNames": [f"projects/{PROJECT}"], "filter": filter_}
+    )
     assert status == 200, payload
     return payload.get("entries", [])
 
@@ -84,9 +89,16 @@ def test_tasks_run_with_the_cloud_run_environment_and_their_output_becomes_logs(
     assert [t.exit_code for t in tasks] == [0, 0]
     envs = [json.loads(t.stdout)["env"] for t in tasks]
     assert envs == [
-        {"NUMERAI_MODEL_ID": "m-1", "TRIGGER_ID": "t-1", "LOG_FORMAT": "json", "BASE": "from-base",
-         "CLOUD_RUN_JOB": JOB, "CLOUD_RUN_EXECUTION": short, "CLOUD_RUN_TASK_INDEX": str(i),
-         "CLOUD_RUN_TASK_COUNT": "2"}
+        {
+            "NUMERAI_MODEL_ID": "m-1",
+            "TRIGGER_ID": "t-1",
+            "LOG_FORMAT": "json",
+            "BASE": "from-base",
+            "CLOUD_RUN_JOB": JOB,
+            "CLOUD_RUN_EXECUTION": short,
+            "CLOUD_RUN_TASK_INDEX": str(i),
+            "CLOUD_RUN_TASK_COUNT": "2",
+        }
         for i in range(2)
     ]
     entries = _entries(fake, f'labels."run.googleapis.com/execution_name"="{short}"')
@@ -98,8 +110,10 @@ def test_tasks_run_with_the_cloud_run_environment_and_their_output_becomes_logs(
     assert first["labels"]["model_id"] == "m-1"
     assert first["jsonPayload"]["message"] == "task says hi"
     assert "logging.googleapis.com/labels" not in first["jsonPayload"]
-    assert first["resource"] == {"type": "cloud_run_job", "labels": {
-        "project_id": PROJECT, "job_name": JOB, "location": REGION}}
+    assert first["resource"] == {
+        "type": "cloud_run_job",
+        "labels": {"project_id": PROJECT, "job_name": JOB, "location": REGION},
+    }
     plain = [e for e in entries if "textPayload" in e]
     assert {e["textPayload"] for e in plain} == {"a plain line"}
     assert all(e["logName"].endswith("run.googleapis.com%2Fstderr") for e in plain)
@@ -111,7 +125,8 @@ def test_a_non_zero_exit_fails_the_execution(fake: FakeCloudRun) -> None:
     execution = executions.get_execution(name=name)
     assert execution.failed_count == 1 and execution.succeeded_count == 0
     assert [c.state for c in execution.conditions if c.type_ == "Completed"] == [
-        run_v2.Condition.State.CONDITION_FAILED]
+        run_v2.Condition.State.CONDITION_FAILED
+    ]
 
 
 def test_a_task_past_its_timeout_is_killed(
@@ -131,12 +146,18 @@ def test_a_cancel_while_running_stays_cancelled(fake: FakeCloudRun) -> None:
 
 
 def test_gcloud_s_v1_run_executes_too(fake: FakeCloudRun, executor: JobProcessExecutor) -> None:
-    body = {"overrides": {"containerOverrides": [{"env": [
-        {"name": "NUMERAI_MODEL_ID", "value": "v1-model"}]}], "taskCount": 1}}
+    body = {
+        "overrides": {
+            "containerOverrides": [{"env": [{"name": "NUMERAI_MODEL_ID", "value": "v1-model"}]}],
+            "taskCount": 1,
+        }
+    }
     request = urllib.request.Request(
         f"{fake.url}/apis/run.googleapis.com/v1/namespaces/{PROJECT}/jobs/{JOB}:run",
-        data=json.dumps(body).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Host": f"{REGION}-run.fake.test"})
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Host": f"{REGION}-run.fake.test"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         short = json.loads(resp.read())["metadata"]["name"]
     assert fake.wait_executions(WAIT)
@@ -154,10 +175,17 @@ def test_without_an_executor_nothing_runs_and_no_logs_appear() -> None:
 
 
 def _entry(execution: str, model: str, when: float, event: str = "x") -> dict:
-    line = json.dumps({"message": event, "event": event,
-                       "logging.googleapis.com/labels": {"model_id": model}})
-    return job_log_entries(project=PROJECT, region=REGION, job=JOB, execution=execution,
-                           task_index=0, lines=[OutputLine(line, when)])[0]
+    line = json.dumps(
+        {"message": event, "event": event, "logging.googleapis.com/labels": {"model_id": model}}
+    )
+    return job_log_entries(
+        project=PROJECT,
+        region=REGION,
+        job=JOB,
+        execution=execution,
+        task_index=0,
+        lines=[OutputLine(line, when)],
+    )[0]
 
 
 ENTRIES = [
@@ -171,10 +199,16 @@ ENTRIES = [
 @pytest.mark.parametrize(
     ("filter_", "events"),
     [
-        ('resource.type="cloud_run_job" AND labels."run.googleapis.com/execution_name"='
-         '"numerai-job-aaaaa" AND timestamp>="2023-11-14T00:00:00Z"', ["downloaded", "submitted"]),
-        ('resource.type="cloud_run_job" AND (labels.model_id="m1" OR labels.model_id="m2") AND '
-         'timestamp>="2023-11-14T00:00:00Z"', ["downloaded", "failed", "submitted"]),
+        (
+            'resource.type="cloud_run_job" AND labels."run.googleapis.com/execution_name"='
+            '"numerai-job-aaaaa" AND timestamp>="2023-11-14T00:00:00Z"',
+            ["downloaded", "submitted"],
+        ),
+        (
+            'resource.type="cloud_run_job" AND (labels.model_id="m1" OR labels.model_id="m2") AND '
+            'timestamp>="2023-11-14T00:00:00Z"',
+            ["downloaded", "failed", "submitted"],
+        ),
         ('timestamp<"2023-11-14T00:00:00Z"', ["old"]),
         ('NOT labels.model_id="m1" jsonPayload.event:"fail"', ["failed"]),
         ('resource.type="gce_instance"', []),
@@ -182,8 +216,10 @@ ENTRIES = [
     ],
 )
 def test_filters(filter_: str, events: list[str]) -> None:
-    status, payload = list_entries(ENTRIES, {"resourceNames": [f"projects/{PROJECT}"],
-                                             "filter": filter_, "orderBy": "timestamp asc"})
+    status, payload = list_entries(
+        ENTRIES,
+        {"resourceNames": [f"projects/{PROJECT}"], "filter": filter_, "orderBy": "timestamp asc"},
+    )
     assert status == 200, payload
     assert [e["jsonPayload"]["event"] for e in payload.get("entries", [])] == events
 
@@ -193,7 +229,10 @@ def test_order_paging_and_projects() -> None:
     status, first = list_entries(ENTRIES, body)
     assert status == 200
     assert [e["jsonPayload"]["event"] for e in first["entries"]] == [
-        "submitted", "failed", "downloaded"]
+        "submitted",
+        "failed",
+        "downloaded",
+    ]
     _, rest = list_entries(ENTRIES, {**body, "pageToken": first["nextPageToken"]})
     assert [e["jsonPayload"]["event"] for e in rest["entries"]] == ["old"]
     assert "nextPageToken" not in rest
@@ -218,9 +257,42 @@ def test_what_it_does_not_understand_is_a_400(body: dict) -> None:
 
 def test_unstructured_and_blank_lines() -> None:
     entries = cloudlogging.job_log_entries(
-        project=PROJECT, region=REGION, job=JOB, execution="e", task_index=3,
-        lines=[OutputLine("{not json\n", 1.0), OutputLine("   \n", 2.0),
-               OutputLine('{"severity": "LOUD", "message": "m"}', 3.0)])
+        project=PROJECT,
+        region=REGION,
+        job=JOB,
+        execution="e",
+        task_index=3,
+        lines=[
+            OutputLine("{not json\n", 1.0),
+            OutputLine("   \n", 2.0),
+            OutputLine('{"severity": "LOUD", "message": "m"}', 3.0),
+        ],
+    )
     assert [e.get("textPayload") for e in entries] == ["{not json", None]
     assert entries[1]["severity"] == "DEFAULT"  # an unknown severity is DEFAULT
     assert entries[1]["labels"]["run.googleapis.com/task_index"] == "3"
+
+
+def test_a_failed_task_is_retried_with_the_attempt_counting_up(fake: FakeCloudRun) -> None:
+    # Fails while CLOUD_RUN_TASK_ATTEMPT is 0, succeeds on the retry.
+    flaky = "import os, sys; print(os.environ['CLOUD_RUN_TASK_ATTEMPT']); " + (
+        "sys.exit(os.environ['CLOUD_RUN_TASK_ATTEMPT'] == '0')"
+    )
+    fake.executor = JobProcessExecutor({}, command=(sys.executable, "-c", flaky), max_retries=1)
+    name, executions = _run(fake, {"NUMERAI_MODEL_ID": "m-1"})
+    assert fake.wait_executions(WAIT)
+    short = name.rsplit("/", 1)[-1]
+    attempts = fake.executor.attempts[short]
+    assert [(t.attempt, t.exit_code, t.stdout.strip()) for t in attempts] == [
+        (0, 1, "0"),
+        (1, 0, "1"),
+    ]
+    assert executions.get_execution(name=name).succeeded_count == 1
+
+
+def test_without_retries_a_failed_task_runs_once(fake: FakeCloudRun) -> None:
+    fake.executor = JobProcessExecutor({}, command=(sys.executable, "-c", "raise SystemExit(3)"))
+    name, executions = _run(fake, {"NUMERAI_MODEL_ID": "m-1"})
+    assert fake.wait_executions(WAIT)
+    assert [t.exit_code for t in fake.executor.attempts[name.rsplit("/", 1)[-1]]] == [3]
+    assert executions.get_execution(name=name).failed_count == 1

@@ -246,6 +246,40 @@ def test_download_truncated_every_time_is_never_used(job, pred1_models):
     assert job.fake.submissions == []
 
 
+def test_a_download_slower_than_its_time_budget_fails_the_model(job, pred1_models):
+    """The transfer keeps going (every read gets data), only too slowly: bounded by
+    NUMERAI_DOWNLOAD_TIMEOUT, not by a per-read timeout it never hits."""
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    job.fake.faults.slow_downloads(100, seconds_per_chunk=0.2)
+    result = job.run(NUMERAI_MODEL_ID=MODEL_A, NUMERAI_DOWNLOAD_TIMEOUT="0.5")
+
+    assert result.code == 1
+    why = reason(result, "alpha")
+    assert "download of v5.3/live.parquet failed after 4 attempts" in why
+    assert "download took longer than 0.5 s" in why and "NUMERAI_DOWNLOAD_TIMEOUT" in why
+    assert list((job.data_dir / "v5.3" / "842").iterdir()) == [
+        job.data_dir / "v5.3" / "842" / "features.json"
+    ]  # no partial live.parquet left
+    assert job.fake.submissions == []
+
+
+def test_a_stalled_read_is_cut_by_the_request_timeout_and_retried(job, pred1_models):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    # One download stalls longer than NUMERAI_REQUEST_TIMEOUT (1 s in these tests).
+    job.fake.faults.slow_downloads(1, seconds_per_chunk=3.0)
+    result = job.run(NUMERAI_MODEL_ID=MODEL_A)
+
+    assert result.code == 0, result.output
+    assert len(job.fake.submissions) == 1
+
+
+def test_a_bad_download_timeout_is_exit_2(job, pred1_models):
+    job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
+    result = job.run(NUMERAI_MODEL_ID=MODEL_A, NUMERAI_DOWNLOAD_TIMEOUT="soon")
+    assert result.code == 2
+    assert "NUMERAI_DOWNLOAD_TIMEOUT must be a positive number of seconds" in result.output
+
+
 def test_failed_put_is_never_reported_as_success(job, pred1_models):
     job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
     job.fake.faults.fail_puts(100, status=500)
