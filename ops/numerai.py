@@ -28,8 +28,12 @@ from ops.settings import ConfigError, OpsSettings
 if TYPE_CHECKING:
     from numerai_data.client import NumeraiClient
 
-# (environment variable, secret) of each key, in the order they are looked up.
-KEY_SOURCES = ((PUBLIC_ID_ENV, PUBLIC_ID_SECRET), (SECRET_KEY_ENV, SECRET_KEY_SECRET))
+# Each key: (environment variable, secret, what it is), in the order they are looked up
+# (and stored by `make setup`).
+KEYS = (
+    (PUBLIC_ID_ENV, PUBLIC_ID_SECRET, "Numerai public id"),
+    (SECRET_KEY_ENV, SECRET_KEY_SECRET, "Numerai secret key"),
+)
 NEEDS_NUMERAPI = "this verb needs numerapi: run it through make, which uses .venv"
 
 
@@ -52,14 +56,14 @@ def numerai_keys(s: OpsSettings, g: Gcloud, environ: Mapping[str, str]) -> Numer
     """
     found = [
         environ.get(variable, "").strip() or secret_value(g, s, secret) or ""
-        for variable, secret in KEY_SOURCES
+        for variable, secret, _ in KEYS
     ]
     if g.dry_run:
         return None
-    missing = [source for source, value in zip(KEY_SOURCES, found, strict=True) if not value]
+    missing = [key for key, value in zip(KEYS, found, strict=True) if not value]
     if missing:
-        variables = " and ".join(variable for variable, _ in missing)
-        secrets = " and ".join(secret for _, secret in missing)
+        variables = " and ".join(variable for variable, _, _ in missing)
+        secrets = " and ".join(secret for _, secret, _ in missing)
         them, plural = ("them", "s") if len(missing) > 1 else ("it", "")
         raise ConfigError(
             f"no Numerai keys: set {variables} in the environment, or store {them} in "
