@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from common.contract import CLOUD_RUN_API_ENDPOINT_ENV as API_ENDPOINT_ENV
 from common.contract import DEFAULT_JOB, PROJECT_ENV
 from common.contract import WEBHOOK_TOKEN_ENV as TOKEN_ENV
 from common.registry import JOB_NAME, Registry, RegistryError, load_registry, registry_path
@@ -21,7 +22,6 @@ PORT_ENV = "PORT"
 MODE_ENV = "DISPATCH_MODE"
 REGION_ENV = "CLOUD_RUN_REGION"
 JOB_ENV = "CLOUD_RUN_JOB"
-API_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
 EXECUTIONS_DIR_ENV = "LOCAL_EXECUTIONS_DIR"
 
 DEFAULT_PORT = 8080  # Cloud Run's default $PORT

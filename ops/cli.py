@@ -13,14 +13,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
+from common.contract import EXIT_CONFIG, EXIT_FAILED
 from ops import observe, release, rerun, schedule, setup, webhook
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
 from ops.smoke.verb import run_smoke
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
 
 Verb = Callable[[OpsSettings, Gcloud, Mapping[str, str], IO[str]], int]
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from common.contract import CLOUD_RUN_API_ENDPOINT_ENV
 from ops.gcloud import Gcloud
 from ops.settings import ConfigError
 from ops.smoke.stage import NEEDS_LIBRARIES, Say, SmokeFailed
@@ -37,7 +38,7 @@ def executions_client(g: Gcloud, environ: Mapping[str, str]) -> Any:
         from google.cloud import run_v2
     except ImportError:
         raise ConfigError(NEEDS_LIBRARIES) from None
-    endpoint = environ.get("CLOUD_RUN_API_ENDPOINT", "").strip()
+    endpoint = environ.get(CLOUD_RUN_API_ENDPOINT_ENV, "").strip()
     if endpoint:
         from google.auth.credentials import AnonymousCredentials
 
