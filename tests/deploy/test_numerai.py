@@ -60,12 +60,19 @@ def test_a_key_missing_from_the_environment_comes_from_its_secret(
 @pytest.mark.parametrize(
     ("empty", "named", "not_named"),
     [
-        (("numerai-secret",), ["NUMERAI_SECRET_KEY", "secret numerai-secret "],
-         "NUMERAI_PUBLIC_ID"),
-        (("numerai-public-id", "numerai-secret"),
-         ["NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY",
-          "secrets numerai-public-id and numerai-secret"],
-         None),
+        (
+            ("numerai-secret",),
+            ["NUMERAI_SECRET_KEY", "secret numerai-secret "],
+            "NUMERAI_PUBLIC_ID",
+        ),
+        (
+            ("numerai-public-id", "numerai-secret"),
+            [
+                "NUMERAI_PUBLIC_ID and NUMERAI_SECRET_KEY",
+                "secrets numerai-public-id and numerai-secret",
+            ],
+            None,
+        ),
     ],
 )
 def test_missing_keys_are_named(
@@ -131,9 +138,14 @@ def _bare_python(gcloud: FakeGcloud, *args: str, **env: str) -> subprocess.Compl
 
 
 def test_register_without_numerapi_is_bad_input(gcloud: FakeGcloud) -> None:
-    gcloud.update(run_services={"numerai-dispatcher": {"url": SERVICE_URL}},
-                  secrets={"numerai-webhook-token": ["tok"], "numerai-public-id": [PUBLIC_ID],
-                           "numerai-secret": [SECRET_KEY]})
+    gcloud.update(
+        run_services={"numerai-dispatcher": {"url": SERVICE_URL}},
+        secrets={
+            "numerai-webhook-token": ["tok"],
+            "numerai-public-id": [PUBLIC_ID],
+            "numerai-secret": [SECRET_KEY],
+        },
+    )
     run = _bare_python(gcloud, "webhook-url", MODEL="demo_pred1", REGISTER="1")
     assert run.returncode == 2, run.stderr
     assert "REGISTER=1 needs numerapi: run `make bootstrap`" in run.stderr
