@@ -38,6 +38,8 @@ DEFAULT_MODELS_FILE = "predictors/models.toml"
 API_URL_ENV = "NUMERAI_API_URL"  # Numerai's API base URL (a local fake in tests and demos)
 DEFAULT_JOB = "numerai-job"  # the Cloud Run job a model runs on unless the registry says
 PROJECT_ENV = "GOOGLE_CLOUD_PROJECT"  # where the jobs and the secrets live
+# The Cloud Run Admin API's base URL, set only to reach a local fake (dispatcher, make smoke).
+CLOUD_RUN_API_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
 
 # --- Secrets: the variables that hold them and the Secret Manager secrets behind them ---
 PUBLIC_ID_ENV = "NUMERAI_PUBLIC_ID"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+from common.contract import CLOUD_RUN_API_ENDPOINT_ENV as API_ENDPOINT_ENV
 from common.contract import DEFAULT_JOB, PROJECT_ENV
 from common.contract import WEBHOOK_TOKEN_ENV as TOKEN_ENV
 from common.contract import WEBHOOK_TOKEN_PREVIOUS_ENV as PREVIOUS_TOKEN_ENV
@@ -23,7 +24,6 @@ HOST_ENV = "LISTEN_HOST"
 MODE_ENV = "DISPATCH_MODE"
 REGION_ENV = "CLOUD_RUN_REGION"
 JOB_ENV = "CLOUD_RUN_JOB"
-API_ENDPOINT_ENV = "CLOUD_RUN_API_ENDPOINT"
 EXECUTIONS_DIR_ENV = "LOCAL_EXECUTIONS_DIR"
 
 DEFAULT_PORT = 8080  # Cloud Run's default $PORT

@@ -13,13 +13,11 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
-from ops import observe, release, rerun, schedule, setup, smoke, webhook
+from common.contract import EXIT_CONFIG, EXIT_FAILED
+from ops import observe, release, rerun, schedule, setup, webhook
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
+from ops.smoke.verb import run_smoke
 
 Verb = Callable[[OpsSettings, Gcloud, Mapping[str, str], IO[str]], int]
 
@@ -147,7 +145,7 @@ def main(
         if args.verb == "setup":
             return setup.run_setup(settings, g, env, setup.hidden_prompt(stdin), out)
         if args.verb == "smoke":
-            return smoke.run_smoke(settings, g, env, out, err)
+            return run_smoke(settings, g, env, out, err)
         return _RUNNERS[args.verb](settings, g, env, out)
     except ConfigError as exc:
         print(f"error: {exc}", file=err)

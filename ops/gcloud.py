@@ -20,6 +20,8 @@ from typing import IO, Any
 
 GCLOUD = "gcloud"
 STDIN_MARK = "<from stdin>"
+# What the verbs print in place of a secret (a Secret's repr, a scrubbed error message).
+HIDDEN = "<hidden>"
 # What gcloud's stderr says when a describe finds nothing. Anything else (permission
 # denied, not logged in, API disabled) is a real failure and must not read as "missing",
 # or setup would try to create what it merely cannot see.
@@ -47,7 +49,7 @@ class Secret:
     value: str
 
     def __repr__(self) -> str:
-        return "Secret(<hidden>)"
+        return f"Secret({HIDDEN})"
 
     __str__ = __repr__
 

@@ -202,7 +202,12 @@ def since_bound(value: str | None, now: dt.datetime) -> str:
     if not match:
         raise ConfigError(f"SINCE={value!r}: expected a number and m, h or d (e.g. 90m, 6h, 7d)")
     delta = dt.timedelta(**{_SINCE_UNITS[match.group(2)]: int(match.group(1))})
-    return (now - delta).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return log_time(now - delta)
+
+
+def log_time(moment: dt.datetime) -> str:
+    """A time bound as Cloud Logging filters take it (RFC 3339, UTC, whole seconds)."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def log_filter(execution: str | None, model_ids: list[str], since: str) -> str:
@@ -214,6 +219,18 @@ def log_filter(execution: str | None, model_ids: list[str], since: str) -> str:
         parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
     parts.append(f'timestamp>="{since}"')
     return " AND ".join(parts)
+
+
+def log_read_args(s: OpsSettings, selector: str, limit: int) -> list[str]:
+    """``gcloud logging read`` of the entries the filter ``selector`` selects, oldest first."""
+    return [
+        "logging",
+        "read",
+        selector,
+        f"--project={s.project}",
+        "--order=asc",
+        f"--limit={limit}",
+    ]
 
 
 def _plain(value: Any) -> str:
@@ -255,15 +272,8 @@ def run_logs(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[str]
         model_ids = [e.id for e in models.resolve(models.load(s.models_file), model_spec)]
     now = dt.datetime.now(dt.UTC)
     raw = environ.get("FORMAT", "").strip().lower() == "json"
-    args = [
-        "logging",
-        "read",
-        log_filter(execution, model_ids, since_bound(environ.get("SINCE"), now)),
-        f"--project={s.project}",
-        "--order=asc",
-        f"--limit={parse_limit(environ, DEFAULT_LOG_LIMIT)}",
-    ]
-    entries = g.read_json(args)
+    selected = log_filter(execution, model_ids, since_bound(environ.get("SINCE"), now))
+    entries = g.read_json(log_read_args(s, selected, parse_limit(environ, DEFAULT_LOG_LIMIT)))
     if entries is None:
         return 0
     if raw:

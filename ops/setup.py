@@ -14,15 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-from common.contract import (
-    PUBLIC_ID_ENV,
-    PUBLIC_ID_SECRET,
-    SECRET_KEY_ENV,
-    SECRET_KEY_SECRET,
-    WEBHOOK_TOKEN_SECRET,
-)
+from common.contract import WEBHOOK_TOKEN_SECRET
 from ops import iam
+from ops.deployed import secret_value
 from ops.gcloud import Gcloud, Secret
+from ops.numerai import KEYS as NUMERAI_KEYS
 from ops.settings import ConfigError, OpsSettings, parse_flag
 
 # Everything the deployment touches. cloudresourcemanager: project IAM policy reads;
@@ -43,12 +39,6 @@ WEBHOOK_TOKEN_BYTES = 32
 # Numerai API keys are 32 (public id) and 64 (secret) characters; anything much shorter
 # is a paste accident. Checked loosely so a future format does not break setup.
 _MIN_KEY_LENGTH = 16
-
-# (environment variable, secret name, prompt label)
-NUMERAI_KEYS = (
-    (PUBLIC_ID_ENV, PUBLIC_ID_SECRET, "Numerai public id"),
-    (SECRET_KEY_ENV, SECRET_KEY_SECRET, "Numerai secret key"),
-)
 
 Prompt = Callable[[str], str]
 
@@ -104,11 +94,71 @@ def _ensure_api(g: Gcloud, s: OpsSettings, tally: Tally) -> None:
     tally.note(bool(missing), "APIs")
 
 
-def _ensure(g: Gcloud, tally: Tally, what: str, describe: list[str], create: list[str]) -> None:
-    found = g.exists(describe)
+@dataclass(frozen=True)
+class Resource:
+    """A resource that is described first and created only when missing.
+
+    ``describe`` and ``create`` are gcloud arguments without ``--project``.
+    """
+
+    what: str
+    describe: tuple[str, ...]
+    create: tuple[str, ...]
+
+
+def resources(s: OpsSettings) -> tuple[Resource, ...]:
+    """Everything setup creates with a plain create command, in the order it is checked."""
+    location = f"--location={s.region}"
+    repository = Resource(
+        f"repository {s.repository}",
+        ("artifacts", "repositories", "describe", s.repository, location),
+        (
+            "artifacts",
+            "repositories",
+            "create",
+            s.repository,
+            "--repository-format=docker",
+            location,
+            "--description=numerai-cloudrun images",
+        ),
+    )
+    bucket = Resource(
+        f"bucket {s.staging_bucket}",
+        ("storage", "buckets", "describe", s.staging_bucket),
+        (
+            "storage",
+            "buckets",
+            "create",
+            s.staging_bucket,
+            location,
+            "--uniform-bucket-level-access",
+        ),
+    )
+    accounts = (
+        (s.job_sa, "numerai job (reads the Numerai keys)"),
+        (s.dispatcher_sa, "numerai dispatcher (runs the job)"),
+        (s.build_sa, "numerai build (deploys)"),
+    )
+    return (
+        repository,
+        bucket,
+        *(
+            Resource(
+                f"service account {account_id}",
+                ("iam", "service-accounts", "describe", s.sa_email(account_id)),
+                ("iam", "service-accounts", "create", account_id, f"--display-name={title}"),
+            )
+            for account_id, title in accounts
+        ),
+    )
+
+
+def _ensure(g: Gcloud, s: OpsSettings, tally: Tally, resource: Resource) -> None:
+    project = f"--project={s.project}"
+    found = g.exists([*resource.describe, project])
     if not found:
-        g.run(create)
-    tally.note(not found, what)
+        g.run([*resource.create, project])
+    tally.note(not found, resource.what)
 
 
 def _ensure_secret(
@@ -137,15 +187,72 @@ def _ensure_secret(
     if value is None:
         tally.note(False, f"secret {name}")
         return
-    current = g.read(["secrets", "versions", "access", "latest", f"--secret={name}", project])
-    changed = current != value.value
+    changed = secret_value(g, s, name) != value.value
     if changed:
-        g.run(
-            ["secrets", "versions", "add", name, "--data-file=-", project],
-            stdin=value,
-            capture=True,
-        )
+        _add_version(g, s, name, value)
     tally.note(changed, f"secret {name}")
+
+
+def _add_version(g: Gcloud, s: OpsSettings, name: str, value: Secret) -> None:
+    g.run(
+        ["secrets", "versions", "add", name, "--data-file=-", f"--project={s.project}"],
+        stdin=value,
+        capture=True,
+    )
+
+
+def _secret_exists(g: Gcloud, s: OpsSettings, name: str) -> bool:
+    return g.exists(["secrets", "describe", name, f"--project={s.project}"])
+
+
+def _ensure_keys(
+    g: Gcloud, s: OpsSettings, tally: Tally, environ: Mapping[str, str], prompt: Prompt | None
+) -> None:
+    """The secrets of the Numerai keys (one row of NUMERAI_KEYS each), from the
+    environment or, for a secret that does not exist yet, a prompt."""
+    others = " and ".join(variable for variable, _, _ in NUMERAI_KEYS)
+    for variable, name, label in NUMERAI_KEYS:
+        exists = _secret_exists(g, s, name)
+        hint = (
+            f"{variable} is not set and there is no terminal to ask for it: secret {name} "
+            f"does not exist yet; set {others} in the environment (not on the make "
+            "command line, which lands in shell history), or run `make setup` in a terminal"
+        )
+        # Ask only for a missing secret: a second run with the keys stored asks nothing.
+        ask = prompt if not exists and not g.dry_run else None
+        _ensure_secret(g, s, tally, name, exists, _key_value(environ, variable, label, ask), hint)
+
+
+def _ensure_webhook_token(g: Gcloud, s: OpsSettings, tally: Tally, rotate: bool) -> None:
+    """The webhook token is generated, never typed: created once, replaced only on request."""
+    exists = _secret_exists(g, s, WEBHOOK_TOKEN_SECRET)
+    token = Secret(secrets.token_urlsafe(WEBHOOK_TOKEN_BYTES))
+    if not exists:
+        _ensure_secret(g, s, tally, WEBHOOK_TOKEN_SECRET, False, token, "")
+    elif rotate:
+        _add_version(g, s, WEBHOOK_TOKEN_SECRET, token)
+        tally.note(True, f"secret {WEBHOOK_TOKEN_SECRET} (rotated)")
+    else:
+        tally.note(False, f"secret {WEBHOOK_TOKEN_SECRET}")
+
+
+def _report(tally: Tally, dry_run: bool, rotate: bool, out: IO[str]) -> None:
+    if dry_run:
+        print("dry run: nothing was changed (DRY_RUN=1)", file=out)
+        return
+    if tally.changed:
+        print(f"setup: {len(tally.changed)} change(s): {', '.join(tally.changed)}", file=out)
+    else:
+        print(f"setup: nothing to change ({len(tally.unchanged)} items already in place)", file=out)
+    rotated = (
+        " (new webhook token: `make release` so the dispatcher reads it, then register every "
+        "model's new URL)"
+    )
+    print(
+        "next: `make release`, then `make webhook-url MODEL=<name> REGISTER=1`"
+        + (rotated if rotate else ""),
+        file=out,
+    )
 
 
 def run_setup(
@@ -156,99 +263,13 @@ def run_setup(
     out: IO[str],
 ) -> int:
     tally = Tally()
-    project = f"--project={s.project}"
     rotate = parse_flag(environ, "ROTATE_WEBHOOK_TOKEN")
-
     _ensure_api(g, s, tally)
-    _ensure(
-        g,
-        tally,
-        f"repository {s.repository}",
-        ["artifacts", "repositories", "describe", s.repository, f"--location={s.region}", project],
-        [
-            "artifacts",
-            "repositories",
-            "create",
-            s.repository,
-            "--repository-format=docker",
-            f"--location={s.region}",
-            "--description=numerai-cloudrun images",
-            project,
-        ],
-    )
-    _ensure(
-        g,
-        tally,
-        f"bucket {s.staging_bucket}",
-        ["storage", "buckets", "describe", s.staging_bucket, project],
-        [
-            "storage",
-            "buckets",
-            "create",
-            s.staging_bucket,
-            f"--location={s.region}",
-            "--uniform-bucket-level-access",
-            project,
-        ],
-    )
-    for account_id, title in (
-        (s.job_sa, "numerai job (reads the Numerai keys)"),
-        (s.dispatcher_sa, "numerai dispatcher (runs the job)"),
-        (s.build_sa, "numerai build (deploys)"),
-    ):
-        _ensure(
-            g,
-            tally,
-            f"service account {account_id}",
-            ["iam", "service-accounts", "describe", s.sa_email(account_id), project],
-            ["iam", "service-accounts", "create", account_id, f"--display-name={title}", project],
-        )
-
-    others = " and ".join(variable for variable, _, _ in NUMERAI_KEYS)
-    for variable, name, label in NUMERAI_KEYS:
-        exists = g.exists(["secrets", "describe", name, project])
-        hint = (
-            f"{variable} is not set and there is no terminal to ask for it: secret {name} "
-            f"does not exist yet; set {others} in the environment (not on the make "
-            "command line, which lands in shell history), or run `make setup` in a terminal"
-        )
-        # Ask only for a missing secret: a second run with the keys stored asks nothing.
-        ask = prompt if not exists and not g.dry_run else None
-        _ensure_secret(g, s, tally, name, exists, _key_value(environ, variable, label, ask), hint)
-
-    # The webhook token is generated, never typed: created once, replaced only on request.
-    token_exists = g.exists(["secrets", "describe", WEBHOOK_TOKEN_SECRET, project])
-    token = Secret(secrets.token_urlsafe(WEBHOOK_TOKEN_BYTES))
-    if not token_exists:
-        _ensure_secret(g, s, tally, WEBHOOK_TOKEN_SECRET, False, token, "")
-    elif rotate:
-        g.run(
-            ["secrets", "versions", "add", WEBHOOK_TOKEN_SECRET, "--data-file=-", project],
-            stdin=token,
-            capture=True,
-        )
-        tally.note(True, f"secret {WEBHOOK_TOKEN_SECRET} (rotated)")
-    else:
-        tally.note(False, f"secret {WEBHOOK_TOKEN_SECRET}")
-
+    for resource in resources(s):
+        _ensure(g, s, tally, resource)
+    _ensure_keys(g, s, tally, environ, prompt)
+    _ensure_webhook_token(g, s, tally, rotate)
     for binding in iam.bindings(s):
         tally.note(iam.ensure(g, binding), binding.what)
-
-    if g.dry_run:
-        print("dry run: nothing was changed (DRY_RUN=1)", file=out)
-    elif tally.changed:
-        print(f"setup: {len(tally.changed)} change(s): {', '.join(tally.changed)}", file=out)
-    else:
-        print(f"setup: nothing to change ({len(tally.unchanged)} items already in place)", file=out)
-    if not g.dry_run:
-        print(
-            "next: `make release`, then `make webhook-url MODEL=<name> REGISTER=1`"
-            + (
-                " (new webhook token: `make release` so the dispatcher reads it, then "
-                "register every model's new URL)"
-                if rotate
-                else ""
-            ),
-            file=out,
-        )
+    _report(tally, g.dry_run, rotate, out)
     return 0

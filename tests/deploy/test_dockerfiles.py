@@ -75,8 +75,13 @@ def test_ignore_files_keep_model_files() -> None:
 
 def test_ops_is_standard_library_only() -> None:
     """`python3 -m ops` must work before any virtualenv exists (-S: no site-packages)."""
-    modules = sorted(p.stem for p in (REPO / "ops").glob("*.py") if p.stem != "__main__")
-    code = "import " + ", ".join(f"ops.{m}" for m in modules) + "; import ops.__main__"
+    modules = sorted(
+        ".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for p in (REPO / "ops").rglob("*.py")
+        if p.stem != "__main__"
+    )
+    assert "ops.smoke.verb" in modules and "ops.numerai" in modules
+    code = "import " + ", ".join(modules) + "; import ops.__main__"
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr

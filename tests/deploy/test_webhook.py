@@ -74,6 +74,14 @@ def test_empty_service_url(deployed: FakeGcloud) -> None:
     assert run.code == 2 and "make release" in run.stderr
 
 
+def test_empty_token(deployed: FakeGcloud) -> None:
+    deployed.update(secrets={**deployed.load()["secrets"], "numerai-webhook-token": [""]})
+    run = deployed.ops("webhook-url", PROJECT=PROJECT, REGION=REGION, MODEL="demo_pred1")
+    assert run.code == 2
+    assert "secret numerai-webhook-token is empty: run `make setup`" in run.stderr
+    assert run.stdout == ""
+
+
 def test_unknown_model(deployed: FakeGcloud) -> None:
     run = deployed.ops("webhook-url", PROJECT=PROJECT, REGION=REGION, MODEL="nope")
     assert run.code == 2 and "MODEL='nope'" in run.stderr
@@ -100,6 +108,17 @@ def test_register_sets_the_webhook_on_numerai(deployed: FakeGcloud, tmp_path: Pa
     # Keys came from the project's secrets (none in the environment).
     assert ["secrets", "versions", "access", "latest", "--secret=numerai-secret",
             f"--project={PROJECT}"] in deployed.argvs()
+
+
+def test_register_dry_run_contacts_nobody(deployed: FakeGcloud, tmp_path: Path) -> None:
+    with FakeNumerai(tmp_path / "numerai", models={"demo_pred1": DEMO_ID}) as numerai:
+        run = deployed.ops("webhook-url", PROJECT=PROJECT, REGION=REGION, MODEL="demo_pred1",
+                           REGISTER="1", DRY_RUN="1", NUMERAI_API_URL=numerai.url,
+                           NUMERAI_PUBLIC_ID=FAKE_PUBLIC_ID, NUMERAI_SECRET_KEY=FAKE_SECRET_KEY)
+        assert numerai.requests == [] and numerai.webhooks == {}
+    assert run.code == 0, run.output
+    assert run.stdout == f"[dry run] would register the webhook of demo_pred1 ({DEMO_ID})\n"
+    assert deployed.calls() == []
 
 
 def test_register_with_wrong_keys_fails_without_leaking(

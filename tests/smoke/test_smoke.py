@@ -198,6 +198,18 @@ def test_wrong_token_fails_at_the_webhook(
     _no_secret(run, project, wrong, deployment.token)
 
 
+def test_an_empty_token_fails_at_the_webhook_before_sending(
+    project: FakeGcloud, deployment: Deployment, tmp_path: Path
+) -> None:
+    project.update(secrets={**project.load()["secrets"], "numerai-webhook-token": [""]})
+    runs_before = len(deployment.cloudrun.runs)
+    run = _smoke(project, deployment, tmp_path)
+    assert run.code == 1, run.output
+    assert run.stderr.strip().splitlines()[-1] == (
+        "smoke: FAILED at webhook: secret numerai-webhook-token is empty: run `make setup`")
+    assert len(deployment.cloudrun.runs) == runs_before
+
+
 def test_a_failing_job_fails_at_the_execution_after_its_logs(
     project: FakeGcloud, deployment: Deployment, tmp_path: Path, job_env: dict[str, str]
 ) -> None:
@@ -230,6 +242,20 @@ def test_no_submission_fails_at_confirm(
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("smoke: FAILED at confirm: none of "), run.output
     assert f"carries trigger {trigger}" in last
+
+
+def test_no_numerai_keys_fail_at_confirm(
+    project: FakeGcloud, deployment: Deployment, tmp_path: Path
+) -> None:
+    project.update(secrets={**project.load()["secrets"], "numerai-secret": [""]})
+    run = _smoke(project, deployment, tmp_path)
+    assert run.code == 1, run.output
+    assert f"execution {deployment.cloudrun.runs[-1].execution_name.rsplit('/', 1)[-1]} " \
+           "succeeded" in run.stdout
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("smoke: FAILED at confirm: no Numerai keys: set NUMERAI_SECRET_KEY "
+                           "in the environment, or store it in secret numerai-secret"), last
+    _no_secret(run, project, deployment.token, PUBLIC_ID)
 
 
 def test_without_trigger_ids_on_numerai_it_checks_by_time(

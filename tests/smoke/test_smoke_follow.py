@@ -3,7 +3,6 @@ each outcome, the bounded wait, a refusal, and an API that keeps failing."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +11,8 @@ from google.cloud import run_v2
 
 from fakes.cloudrun import FakeCloudRun
 from local.sandbox import free_port
-from ops.smoke import MAX_POLL_ERRORS, SmokeFailed, follow_execution
+from ops.smoke.execution import MAX_POLL_ERRORS, follow_execution
+from ops.smoke.stage import SmokeFailed
 
 PROJECT, REGION, JOB = "test-project", "europe-west1", "numerai-job"
 POLL = 0.05
@@ -39,12 +39,16 @@ def _start(fake: FakeCloudRun) -> str:
 def test_follows_until_it_finishes(fake: FakeCloudRun, succeeded: bool, state: str) -> None:
     name = _start(fake)
     said: list[str] = []
-    timer = threading.Timer(0.3, fake.finish, args=(name,), kwargs={"succeeded": succeeded})
-    timer.start()
-    outcome = follow_execution(_client(fake.url), name, timeout=30, poll=POLL, say=said.append)
-    timer.join()
+
+    def say(line: str) -> None:
+        # The execution finishes once it has been seen running: the next poll sees the end.
+        said.append(line)
+        fake.finish(name, succeeded=succeeded)
+
+    outcome = follow_execution(_client(fake.url), name, timeout=30, poll=POLL, say=say)
     assert outcome.state == state
-    assert outcome.seconds >= 0.25
+    # Measured at the poll that saw the end, one poll interval after the first.
+    assert outcome.seconds >= POLL
     assert said == [f"execution {name.rsplit('/', 1)[-1]} running (0 s)"]
     if not succeeded:
         assert "exit code of 1" in outcome.message
