@@ -76,6 +76,11 @@ logs: ## structured logs of EXECUTION=… or MODEL=… [SINCE=7d] [LIMIT=…] [F
 cancel: ## cancel EXECUTION=…
 	@$(OPS) cancel
 
+# rotate-token registers the new URLs on Numerai through numerapi: in .venv.
+.PHONY: rotate-token
+rotate-token: bootstrap ## new webhook token, old one still accepted, new URLs set on Numerai; FINISH=1 drops the old one
+	@$(RUN) python -m ops rotate-token
+
 .PHONY: schedule unschedule smoke
 
 schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO
 
 from common.contract import EXIT_CONFIG, EXIT_FAILED
-from ops import observe, release, rerun, schedule, setup, webhook
+from ops import observe, release, rerun, rotate, schedule, setup, webhook
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
 from ops.smoke.verb import run_smoke
@@ -49,6 +49,10 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
         {"--execution": "EXECUTION", "--model": "MODEL", "--since": "SINCE", "--limit": "LIMIT"},
     ),
     "cancel": ("cancel EXECUTION", {"--execution": "EXECUTION"}),
+    "rotate-token": (
+        "a new webhook token without downtime (FINISH=1: drop the old one)",
+        {"--finish": "FINISH"},
+    ),
     "schedule": (
         "create or update the Cloud Scheduler job(s) that run MODEL (default all) on CRON",
         {
@@ -77,6 +81,7 @@ _RUNNERS: dict[str, Verb] = {
     "logs": observe.run_logs,
     "cancel": observe.run_cancel,
     "webhook-url": webhook.run_webhook_url,
+    "rotate-token": rotate.run_rotate_token,
     "schedule": schedule.run_schedule,
     "unschedule": schedule.run_unschedule,
 }

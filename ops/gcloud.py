@@ -156,6 +156,23 @@ class Gcloud:
                 f"{shlex.join([self.executable, *args])}: output is not JSON"
             ) from None
 
+    def describe_json(self, args: Sequence[str]) -> Any:
+        """A describe's JSON; ``{}`` when gcloud says it does not exist; None in a dry run."""
+        self.show([*args, "--format=json"])
+        if self.dry_run:
+            return None
+        result = self._exec([*args, "--format=json"], stdin=None, capture=True)
+        if result.returncode != 0:
+            if any(marker in result.stderr for marker in _NOT_FOUND_MARKERS):
+                return {}
+            raise GcloudError(_failure(self.executable, args, result))
+        try:
+            return json.loads(result.stdout or "null") or {}
+        except json.JSONDecodeError:
+            raise GcloudError(
+                f"{shlex.join([self.executable, *args])}: output is not JSON"
+            ) from None
+
     def exists(self, args: Sequence[str]) -> bool:
         """Run a describe: True if found, False if gcloud says it does not exist.
 
@@ -173,9 +190,7 @@ class Gcloud:
         raise GcloudError(_failure(self.executable, args, result))
 
 
-def _failure(
-    executable: str, args: Sequence[str], result: Result, *, shown: bool = False
-) -> str:
+def _failure(executable: str, args: Sequence[str], result: Result, *, shown: bool = False) -> str:
     tail = [line.strip() for line in result.stderr.strip().splitlines() if line.strip()]
     reason = " ".join(tail[-_STDERR_TAIL_LINES:]) or f"exit status {result.returncode}"
     if shown:

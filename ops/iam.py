@@ -4,20 +4,26 @@ Three service accounts, no Owner/Editor and no project-level Secret Manager role
 
 - the job (NUMERAI keys): Secret Accessor on ``numerai-public-id`` and
   ``numerai-secret`` only (secret-level bindings).
-- the dispatcher: Secret Accessor on ``numerai-webhook-token`` only, and
-  ``roles/run.jobsExecutorWithOverrides`` on each Cloud Run job it launches (granted by
-  cloudbuild.yaml right after the job is deployed, because the job does not exist
-  before the first release). That predefined role holds exactly run.jobs.run,
-  run.jobs.runWithOverrides and run.executions.cancel: the dispatcher needs the first
-  two; a custom role would be no narrower and would leave a soft-deleted role id behind
-  on tear-down. No ``iam.serviceAccountUser``: running an existing job does not act as
-  its service account (only deploying it does).
-- the build (``gcloud builds submit --service-account``): Cloud Run Admin on the project
-  (deploy the job and service, set their IAM: ``--allow-unauthenticated`` and the
-  dispatcher's binding need run.*.setIamPolicy, which Developer lacks), Service Account
-  User on the job and dispatcher accounts only (to deploy them as their identity),
-  Artifact Registry Writer on the one repository, Storage Object Viewer on the source
-  staging bucket, and Logs Writer (build logs).
+- the dispatcher: Secret Accessor on ``numerai-webhook-token`` only, and on each Cloud
+  Run job it launches ``roles/run.jobsExecutorWithOverrides`` (exactly run.jobs.run,
+  run.jobs.runWithOverrides and run.executions.cancel: a custom role would be no
+  narrower and would leave a soft-deleted role id behind on tear-down) and
+  ``roles/run.viewer`` (run.executions.list/get: a new instance reads what was launched
+  lately, dispatcher/history.py). No ``iam.serviceAccountUser``: running an existing job
+  does not act as its service account (only deploying it does).
+- the build (``gcloud builds submit --service-account``): Cloud Run Developer on the
+  project (deploy the job and the service; it holds no run.*.setIamPolicy, so the build
+  can make nothing public and grant nothing), Service Account User on the job and
+  dispatcher accounts only (to deploy them as their identity), Artifact Registry Writer
+  on the one repository, Storage Object Viewer on the source staging bucket, and Logs
+  Writer (build logs). A project set up before this had Cloud Run Admin for the build:
+  setup takes it away (``revoked``).
+
+The grants on the job and the service — the dispatcher's two roles on each job, and
+``allUsers`` as invoker of the dispatcher (Numerai sends no Google identity; the webhook
+token is the lock) — cannot be made by ``make setup``, because neither exists before the
+first release: ``make release`` makes them as the user running it, right after the build
+(``deployed_bindings``), each read first and added only when absent.
 
 ``make schedule`` adds a fourth account, the scheduler's (``numerai-scheduler``), whose
 OAuth token Cloud Scheduler mints to call the Admin API's jobs:run: the same
@@ -41,6 +47,11 @@ SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 (a role nam
 JOB_EXECUTOR_WITH_OVERRIDES = "roles/run.jobsExecutorWithOverrides"
 SERVICE_ACCOUNT_USER = "roles/iam.serviceAccountUser"
 RUN_ADMIN = "roles/run.admin"
+RUN_DEVELOPER = "roles/run.developer"
+RUN_INVOKER = "roles/run.invoker"
+RUN_VIEWER = "roles/run.viewer"
+# Anyone on the internet, for the service's invoker role (the token guards the webhook).
+ALL_USERS = "allUsers"
 ARTIFACT_WRITER = "roles/artifactregistry.writer"
 OBJECT_VIEWER = "roles/storage.objectViewer"
 LOG_WRITER = "roles/logging.logWriter"
@@ -65,6 +76,13 @@ class Binding:
 
     def add_args(self) -> list[str]:
         return [*self.add, f"--member={self.member}", f"--role={self.role}"]
+
+    def remove_args(self) -> list[str]:
+        """The command that removes this binding (every ``add`` has a ``remove`` twin)."""
+        remove = [
+            "remove-iam-policy-binding" if a == "add-iam-policy-binding" else a for a in self.add
+        ]
+        return [*remove, f"--member={self.member}", f"--role={self.role}"]
 
 
 def _secret(s: OpsSettings, name: str, member: str, role: str) -> Binding:
@@ -162,13 +180,44 @@ def bindings(s: OpsSettings) -> list[Binding]:
         _secret(s, PUBLIC_ID_SECRET, job, SECRET_ACCESSOR),
         _secret(s, SECRET_KEY_SECRET, job, SECRET_ACCESSOR),
         _secret(s, WEBHOOK_TOKEN_SECRET, dispatcher, SECRET_ACCESSOR),
-        _project(s, build, RUN_ADMIN),
+        _project(s, build, RUN_DEVELOPER),
         _project(s, build, LOG_WRITER),
         _account(s, s.job_sa_email, build, SERVICE_ACCOUNT_USER),
         _account(s, s.dispatcher_sa_email, build, SERVICE_ACCOUNT_USER),
         _repository(s, build, ARTIFACT_WRITER),
         _bucket(s, build, OBJECT_VIEWER),
     ]
+
+
+def revoked(s: OpsSettings) -> list[Binding]:
+    """Bindings an earlier version of this project granted and setup now takes away."""
+    return [_project(s, f"serviceAccount:{s.build_sa_email}", RUN_ADMIN)]
+
+
+def run_service(s: OpsSettings, service: str, member: str, role: str) -> Binding:
+    """A binding on one Cloud Run service (not the project)."""
+    where = (service, f"--region={s.region}", f"--project={s.project}")
+    return Binding(
+        what=f"{role} on Cloud Run service {service}",
+        get=("run", "services", "get-iam-policy", *where),
+        add=("run", "services", "add-iam-policy-binding", *where),
+        member=member,
+        role=role,
+    )
+
+
+def deployed_bindings(s: OpsSettings, *, job: str, with_service: bool) -> list[Binding]:
+    """What ``make release`` grants once the build has deployed ``job`` (and the service):
+    the dispatcher may run the job with overrides and list its executions; anyone may
+    call the service (the webhook token is checked by the dispatcher itself)."""
+    dispatcher = f"serviceAccount:{s.dispatcher_sa_email}"
+    grants = [
+        run_job(s, job, dispatcher, JOB_EXECUTOR_WITH_OVERRIDES),
+        run_job(s, job, dispatcher, RUN_VIEWER),
+    ]
+    if with_service:
+        grants.append(run_service(s, s.service_name, ALL_USERS, RUN_INVOKER))
+    return grants
 
 
 def has_binding(policy: Any, member: str, role: str) -> bool:
@@ -183,6 +232,15 @@ def has_binding(policy: Any, member: str, role: str) -> bool:
         and member in (b.get("members") or [])
         for b in entries
     )
+
+
+def ensure_absent(g: Gcloud, binding: Binding) -> bool:
+    """Remove the binding if the policy has it; True if something changed."""
+    policy = g.read_json(binding.get)
+    if not has_binding(policy, binding.member, binding.role):
+        return False
+    g.run(binding.remove_args(), capture=True)
+    return True
 
 
 def ensure(g: Gcloud, binding: Binding) -> bool:

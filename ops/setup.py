@@ -33,6 +33,10 @@ APIS = (
     "cloudresourcemanager.googleapis.com",
     "storage.googleapis.com",
 )
+# The sink Cloud Logging routes a project's logs through by default (and the request log).
+DEFAULT_SINK = "_Default"
+# The exclusion setup adds to it: Cloud Run's request-log lines that carry the token.
+TOKEN_EXCLUSION = "numerai-webhook-token-in-urls"  # noqa: S105 - an exclusion's name
 # Bytes of randomness in a generated webhook token (43 URL-safe characters): far past
 # guessing, and short enough to paste.
 WEBHOOK_TOKEN_BYTES = 32
@@ -223,20 +227,59 @@ def _ensure_keys(
         _ensure_secret(g, s, tally, name, exists, _key_value(environ, variable, label, ask), hint)
 
 
-def _ensure_webhook_token(g: Gcloud, s: OpsSettings, tally: Tally, rotate: bool) -> None:
-    """The webhook token is generated, never typed: created once, replaced only on request."""
+def new_webhook_token() -> Secret:
+    """A fresh webhook token: generated, never typed."""
+    return Secret(secrets.token_urlsafe(WEBHOOK_TOKEN_BYTES))
+
+
+def _ensure_webhook_token(g: Gcloud, s: OpsSettings, tally: Tally) -> None:
+    """Created once; replaced only by `make rotate-token` (without downtime)."""
     exists = _secret_exists(g, s, WEBHOOK_TOKEN_SECRET)
-    token = Secret(secrets.token_urlsafe(WEBHOOK_TOKEN_BYTES))
     if not exists:
-        _ensure_secret(g, s, tally, WEBHOOK_TOKEN_SECRET, False, token, "")
-    elif rotate:
-        _add_version(g, s, WEBHOOK_TOKEN_SECRET, token)
-        tally.note(True, f"secret {WEBHOOK_TOKEN_SECRET} (rotated)")
+        _ensure_secret(g, s, tally, WEBHOOK_TOKEN_SECRET, False, new_webhook_token(), "")
     else:
         tally.note(False, f"secret {WEBHOOK_TOKEN_SECRET}")
 
 
-def _report(tally: Tally, dry_run: bool, rotate: bool, out: IO[str]) -> None:
+def token_exclusion_filter(s: OpsSettings) -> str:
+    """The Cloud Run request-log lines of the dispatcher whose URL carries the token.
+
+    Cloud Run writes its own line for every request to a service
+    (``run.googleapis.com/requests``) with ``httpRequest.requestUrl``, query string
+    included: every webhook would store ``?token=…`` for 30 days, readable by anyone with
+    Logs Viewer. The dispatcher's own webhook line keeps what matters (status, model,
+    trigger, latency) without it."""
+    return (
+        'LOG_ID("run.googleapis.com/requests") AND resource.type="cloud_run_revision" '
+        f'AND resource.labels.service_name="{s.service_name}" '
+        'AND httpRequest.requestUrl:"token="'
+    )
+
+
+def _ensure_token_exclusion(g: Gcloud, s: OpsSettings, tally: Tally) -> None:
+    """The exclusion on the _Default sink (where the request log goes), added or updated."""
+    wanted = token_exclusion_filter(s)
+    sink = g.describe_json(["logging", "sinks", "describe", DEFAULT_SINK, f"--project={s.project}"])
+    found = [e for e in (sink or {}).get("exclusions") or [] if e.get("name") == TOKEN_EXCLUSION]
+    if found and found[0].get("filter") == wanted and not found[0].get("disabled"):
+        tally.note(False, f"log exclusion {TOKEN_EXCLUSION}")
+        return
+    flag = "--update-exclusion" if found else "--add-exclusion"
+    g.run(
+        [
+            "logging",
+            "sinks",
+            "update",
+            DEFAULT_SINK,
+            f"{flag}=name={TOKEN_EXCLUSION},filter={wanted}",
+            f"--project={s.project}",
+        ],
+        capture=True,
+    )
+    tally.note(True, f"log exclusion {TOKEN_EXCLUSION}")
+
+
+def _report(tally: Tally, dry_run: bool, out: IO[str]) -> None:
     if dry_run:
         print("dry run: nothing was changed (DRY_RUN=1)", file=out)
         return
@@ -244,15 +287,7 @@ def _report(tally: Tally, dry_run: bool, rotate: bool, out: IO[str]) -> None:
         print(f"setup: {len(tally.changed)} change(s): {', '.join(tally.changed)}", file=out)
     else:
         print(f"setup: nothing to change ({len(tally.unchanged)} items already in place)", file=out)
-    rotated = (
-        " (new webhook token: `make release` so the dispatcher reads it, then register every "
-        "model's new URL)"
-    )
-    print(
-        "next: `make release`, then `make webhook-url MODEL=<name> REGISTER=1`"
-        + (rotated if rotate else ""),
-        file=out,
-    )
+    print("next: `make release`, then `make webhook-url MODEL=<name> REGISTER=1`", file=out)
 
 
 def run_setup(
@@ -262,14 +297,22 @@ def run_setup(
     prompt: Prompt | None,
     out: IO[str],
 ) -> int:
+    if parse_flag(environ, "ROTATE_WEBHOOK_TOKEN"):
+        raise ConfigError(
+            "ROTATE_WEBHOOK_TOKEN=1 is gone: `make rotate-token` replaces the token without "
+            "downtime (the dispatcher accepts both while Numerai gets the new URLs)"
+        )
     tally = Tally()
-    rotate = parse_flag(environ, "ROTATE_WEBHOOK_TOKEN")
     _ensure_api(g, s, tally)
     for resource in resources(s):
         _ensure(g, s, tally, resource)
     _ensure_keys(g, s, tally, environ, prompt)
-    _ensure_webhook_token(g, s, tally, rotate)
+    _ensure_webhook_token(g, s, tally)
     for binding in iam.bindings(s):
         tally.note(iam.ensure(g, binding), binding.what)
-    _report(tally, g.dry_run, rotate, out)
+    for binding in iam.revoked(s):
+        if iam.ensure_absent(g, binding):
+            tally.note(True, f"{binding.what} (removed: more than the build needs)")
+    _ensure_token_exclusion(g, s, tally)
+    _report(tally, g.dry_run, out)
     return 0

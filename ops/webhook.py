@@ -61,11 +61,11 @@ def run_webhook_url(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: 
         for entry, _url in urls:
             print(f"[dry run] would register the webhook of {entry.name} ({entry.id})", file=out)
         return 0
-    _register(environ, keys, urls, (token or "", *keys.values), out)
+    register_urls(environ, keys, urls, (token or "", *keys.values), out)
     return 0
 
 
-def _register(
+def register_urls(
     environ: Mapping[str, str],
     keys: numerai.NumeraiKeys,
     urls: list[tuple[ModelEntry, str]],

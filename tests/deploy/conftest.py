@@ -132,7 +132,8 @@ def gcloud(tmp_path: Path) -> FakeGcloud:
 
 def mutating(argvs: list[list[str]]) -> list[list[str]]:
     """The calls that change something (creates, enables, bindings, new versions)."""
-    verbs = ("create", "enable", "add-iam-policy-binding", "add", "execute", "cancel", "submit")
+    verbs = ("create", "enable", "add-iam-policy-binding", "remove-iam-policy-binding", "add",
+             "execute", "cancel", "submit", "update", "disable")
     return [a for a in argvs if any(v in a for v in verbs)]
 
 

@@ -19,6 +19,13 @@ agent's role, granted when cloudscheduler.googleapis.com is enabled as Google do
 (``state["scheduler_agent_auto_grant"] = False`` plays a project that predates that).
 With $FAKE_GCLOUD_REAL set to the installed gcloud, ``logging read`` is recorded and
 then run by the real gcloud (whose CLOUDSDK_* proxy settings send it to a local fake).
+
+Tokens and the build: secret versions are numbered from 1 (``versions describe latest``,
+``versions add --format=value(name)``, ``versions disable``); ``builds submit`` plays
+what cloudbuild.yaml deploys — the job, and the dispatcher with its webhook-token
+versions from the substitutions — so the grants and reads that follow find them;
+``run services update --update-secrets/--remove-secrets`` change those references;
+``logging sinks describe/update`` keep the _Default sink's exclusions.
 """
 
 from __future__ import annotations
@@ -144,6 +151,8 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
             _bind(state, f"{key}/{name}", opt["member"], opt["role"])
             return 0
 
+    if pos[0] == "secrets" and pos[1] == "versions" and pos[2] in ("describe", "disable"):
+        return _secret_version(pos, opt, state, project)
     if pos[0] == "secrets":
         secrets = state.setdefault("secrets", {})
         if pos[1] == "describe":
@@ -157,6 +166,8 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
             if pos[3] not in secrets or opt.get("data-file") != "-":
                 return _not_found(pos[3])
             secrets[pos[3]].append(stdin)
+            if opt.get("format") == "value(name)":
+                print(f"projects/{project}/secrets/{pos[3]}/versions/{len(secrets[pos[3]])}")
             return 0
         if pos[1:4] == ["versions", "access", "latest"]:
             name = opt["secret"]
@@ -174,6 +185,16 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
     if pos[:2] == ["projects", "get-iam-policy"]:
         print(json.dumps(_policy(state, f"projects/{pos[2]}")))
         return 0
+    if pos[:2] == ["projects", "remove-iam-policy-binding"]:
+        policy = _policy(state, f"projects/{pos[2]}")
+        for binding in policy["bindings"]:
+            if binding["role"] == opt["role"] and opt["member"] in binding["members"]:
+                binding["members"].remove(opt["member"])
+                print(json.dumps(policy))
+                return 0
+        print("ERROR: (gcloud.projects.remove-iam-policy-binding) Policy binding with the "
+              "specified principal, role, and condition not found!", file=sys.stderr)
+        return 1
     if pos[:2] == ["projects", "add-iam-policy-binding"]:
         if not _member_exists(state, opt["member"]):
             print("ERROR: INVALID_ARGUMENT: member does not exist", file=sys.stderr)
@@ -181,12 +202,10 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         _bind(state, f"projects/{pos[2]}", opt["member"], opt["role"])
         return 0
 
-    if pos[:3] == ["run", "services", "describe"]:
-        service = state.get("run_services", {}).get(pos[3])
-        if service is None:
-            return _not_found(f"service {pos[3]}")
-        print(service["url"])
-        return 0
+    if pos[:2] == ["run", "services"]:
+        return _run_service(pos, opt, state)
+    if pos[:2] == ["logging", "sinks"]:
+        return _sink(pos, opt, state)
     if pos[:3] == ["run", "jobs", "describe"]:
         if pos[3] not in state.get("run_jobs", []):
             print(f"ERROR: (gcloud.run.jobs.describe) Cannot find job [{pos[3]}].",
@@ -228,10 +247,115 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         print(json.dumps(state.get("log_entries", [])))
         return 0
     if pos[:2] == ["builds", "submit"]:
+        _deploy(opt, state)
         print("DONE")
         return 0
     print(f"fake gcloud: unhandled command: {argv}", file=sys.stderr)
     return UNHANDLED
+
+
+def _secret_version(pos: list[str], opt: dict[str, str], state: dict, project: str) -> int:
+    """gcloud secrets versions describe latest | disable N (versions are 1, 2, …)."""
+    name = opt.get("secret", "")
+    versions = state.setdefault("secrets", {}).get(name)
+    if versions is None:
+        return _not_found(f"secret {name}")
+    disabled = state.setdefault("disabled_versions", {}).setdefault(name, [])
+    if pos[2] == "disable":
+        if not pos[3].isdigit() or not 1 <= int(pos[3]) <= len(versions):
+            return _not_found(f"version {pos[3]} of {name}")
+        disabled.append(int(pos[3]))
+        return 0
+    print(json.dumps({"name": f"projects/{project}/secrets/{name}/versions/{len(versions)}",
+                      "state": "ENABLED"}))
+    return 0
+
+
+def _token_env(versions: dict[str, str]) -> list[dict]:
+    return [
+        {"name": var, "valueFrom": {"secretKeyRef": {"name": "numerai-webhook-token",
+                                                      "key": version}}}
+        for var, version in versions.items()
+    ]
+
+
+def _deploy(opt: dict[str, str], state: dict) -> None:
+    """What cloudbuild.yaml's deploy steps leave behind, from the substitutions."""
+    subs = dict(item.split("=", 1) for item in opt.get("substitutions", "").split(",") if item)
+    job = subs.get("_JOB_NAME", "numerai-job")
+    if job not in state.setdefault("run_jobs", []):
+        state["run_jobs"].append(job)
+    if subs.get("_DEPLOY_DISPATCHER", "true") != "true":
+        return
+    name = subs.get("_SERVICE_NAME", "numerai-dispatcher")
+    versions = {"WEBHOOK_TOKEN": subs["_WEBHOOK_TOKEN_VERSION"]}
+    if subs.get("_WEBHOOK_TOKEN_PREVIOUS_VERSION"):
+        versions["WEBHOOK_TOKEN_PREVIOUS"] = subs["_WEBHOOK_TOKEN_PREVIOUS_VERSION"]
+    service = state.setdefault("run_services", {}).setdefault(
+        name, {"url": f"https://{name}-abc123-ew.a.run.app"})
+    service["env"] = _token_env(versions)
+    service["deploys"] = service.get("deploys", 0) + 1
+
+
+def _run_service(pos: list[str], opt: dict[str, str], state: dict) -> int:
+    """gcloud run services describe | update | get-iam-policy | add-iam-policy-binding."""
+    verb, name = pos[2], pos[3]
+    service = state.get("run_services", {}).get(name)
+    if service is None:
+        print(f"ERROR: (gcloud.run.services.{verb}) Cannot find service [{name}]",
+              file=sys.stderr)
+        return 1
+    if verb == "describe":
+        if opt.get("format") == "json":
+            spec = {"template": {"spec": {"containers": [{"env": service.get("env", [])}]}}}
+            print(json.dumps({"spec": spec, "status": {"url": service["url"]}}))
+        else:
+            print(service["url"])
+        return 0
+    if verb == "update":
+        env = {v["name"]: v for v in service.get("env", [])}
+        for item in filter(None, opt.get("update-secrets", "").split(",")):
+            var, ref = item.split("=", 1)
+            secret, version = ref.split(":", 1)
+            env[var] = {"name": var,
+                        "valueFrom": {"secretKeyRef": {"name": secret, "key": version}}}
+        for var in filter(None, opt.get("remove-secrets", "").split(",")):
+            env.pop(var, None)
+        service["env"] = list(env.values())
+        return 0
+    key = f"run_services/{name}"
+    if verb == "get-iam-policy":
+        print(json.dumps(_policy(state, key)))
+        return 0
+    if verb == "add-iam-policy-binding":
+        _bind(state, key, opt["member"], opt["role"])
+        return 0
+    return UNHANDLED
+
+
+def _sink(pos: list[str], opt: dict[str, str], state: dict) -> int:
+    """gcloud logging sinks describe | update NAME --add-exclusion=… / --update-exclusion=…"""
+    sinks = state.setdefault("sinks", {"_Default": {"name": "_Default", "exclusions": []}})
+    sink = sinks.get(pos[3])
+    if sink is None:
+        return _not_found(f"sink {pos[3]}")
+    if pos[2] == "describe":
+        print(json.dumps(sink))
+        return 0
+    if pos[2] != "update":
+        return UNHANDLED
+    for flag in ("add-exclusion", "update-exclusion"):
+        if flag not in opt:
+            continue
+        name_part, _, filter_part = opt[flag].partition(",filter=")
+        exclusion = {"name": name_part.removeprefix("name="), "filter": filter_part}
+        kept = [e for e in sink["exclusions"] if e["name"] != exclusion["name"]]
+        if flag == "add-exclusion" and len(kept) != len(sink["exclusions"]):
+            print("ERROR: (gcloud.logging.sinks.update) exclusion already exists",
+                  file=sys.stderr)
+            return 1
+        sink["exclusions"] = [*kept, exclusion]
+    return 0
 
 
 def _scheduler(pos: list[str], opt: dict[str, str], state: dict) -> int:

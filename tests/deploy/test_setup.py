@@ -61,7 +61,7 @@ def test_first_setup_creates_everything_with_narrow_roles(gcloud: FakeGcloud) ->
          "roles/secretmanager.secretAccessor"),
         ("secrets", "numerai-webhook-token", f"serviceAccount:{DISPATCHER_SA}",
          "roles/secretmanager.secretAccessor"),
-        ("projects", PROJECT, f"serviceAccount:{BUILD_SA}", "roles/run.admin"),
+        ("projects", PROJECT, f"serviceAccount:{BUILD_SA}", "roles/run.developer"),
         ("projects", PROJECT, f"serviceAccount:{BUILD_SA}", "roles/logging.logWriter"),
         ("iam service-accounts", JOB_SA, f"serviceAccount:{BUILD_SA}",
          "roles/iam.serviceAccountUser"),
@@ -73,7 +73,8 @@ def test_first_setup_creates_everything_with_narrow_roles(gcloud: FakeGcloud) ->
          "roles/storage.objectViewer"),
     }
     roles = {g[3] for g in grants}
-    assert not roles & {"roles/owner", "roles/editor", "roles/run.developer"}
+    # No project-wide Cloud Run Admin for the build: it can set no IAM anywhere.
+    assert not roles & {"roles/owner", "roles/editor", "roles/run.admin"}
     # Secret access is granted per secret, never on the project.
     assert not [g for g in grants if g[0] == "projects" and "secretmanager" in g[3]]
     # The job's account can read exactly the two Numerai keys, the dispatcher's the token.
@@ -82,6 +83,14 @@ def test_first_setup_creates_everything_with_narrow_roles(gcloud: FakeGcloud) ->
     assert {g[1] for g in grants if g[2] == f"serviceAccount:{DISPATCHER_SA}"} == {
         "numerai-webhook-token"}
     assert "setup: " in run.stdout and "change(s)" in run.stdout
+    # Cloud Run's request log of the dispatcher is not stored where it carries the token.
+    [exclusion] = state["sinks"]["_Default"]["exclusions"]
+    assert exclusion == {
+        "name": "numerai-webhook-token-in-urls",
+        "filter": 'LOG_ID("run.googleapis.com/requests") AND resource.type="cloud_run_revision" '
+        'AND resource.labels.service_name="numerai-dispatcher" '
+        'AND httpRequest.requestUrl:"token="',
+    }
 
 
 def test_secrets_only_through_stdin_never_on_argv_or_output(gcloud: FakeGcloud) -> None:
@@ -137,15 +146,40 @@ def test_changed_key_adds_one_version(gcloud: FakeGcloud) -> None:
     assert new_key not in run.output
 
 
-def test_rotate_webhook_token_adds_a_new_token(gcloud: FakeGcloud) -> None:
+def test_rotate_webhook_token_now_points_to_make_rotate_token(gcloud: FakeGcloud) -> None:
+    run = _setup(gcloud, ROTATE_WEBHOOK_TOKEN="1")
+    assert run.code == 2
+    assert "make rotate-token" in run.stderr
+    assert gcloud.calls() == []
+
+
+def test_an_older_project_loses_the_builds_cloud_run_admin(gcloud: FakeGcloud) -> None:
+    assert _setup(gcloud).code == 0
+    state = gcloud.load()  # what an earlier version of setup granted
+    state["policies"][f"projects/{PROJECT}"]["bindings"].append(
+        {"role": "roles/run.admin", "members": [f"serviceAccount:{BUILD_SA}"]})
+    gcloud.save(state)
+    gcloud.clear()
+
+    run = _setup(gcloud)
+
+    assert run.code == 0, run.output
+    assert mutating(gcloud.argvs()) == [[
+        "projects", "remove-iam-policy-binding", PROJECT, "--condition=None",
+        f"--member=serviceAccount:{BUILD_SA}", "--role=roles/run.admin",
+    ]]
+    assert "removed: more than the build needs" in run.stdout
+
+
+def test_an_exclusion_with_another_filter_is_updated(gcloud: FakeGcloud) -> None:
     assert _setup(gcloud).code == 0
     gcloud.clear()
-    run = _setup(gcloud, ROTATE_WEBHOOK_TOKEN="1")
+    run = _setup(gcloud, SERVICE_NAME="my-dispatcher")
     assert run.code == 0, run.output
-    versions = gcloud.load()["secrets"]["numerai-webhook-token"]
-    assert len(versions) == 2 and versions[0] != versions[1]
-    assert versions[1] not in run.output
-    assert "make release" in run.stdout
+    [update] = [a for a in mutating(gcloud.argvs()) if a[:3] == ["logging", "sinks", "update"]]
+    assert update[4].startswith("--update-exclusion=name=numerai-webhook-token-in-urls,filter=")
+    assert 'service_name="my-dispatcher"' in update[4]
+    assert len(gcloud.load()["sinks"]["_Default"]["exclusions"]) == 1
 
 
 def test_missing_keys_without_terminal_is_a_config_error(gcloud: FakeGcloud) -> None:

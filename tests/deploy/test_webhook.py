@@ -64,7 +64,7 @@ def test_all_models_one_line_each(deployed: FakeGcloud, tmp_path: Path) -> None:
 def test_not_released_yet(gcloud: FakeGcloud) -> None:
     run = gcloud.ops("webhook-url", PROJECT=PROJECT, REGION=REGION, MODEL="demo_pred1")
     assert run.code == 1
-    assert "service numerai-dispatcher not found" in run.stderr
+    assert "Cannot find service [numerai-dispatcher]" in run.stderr
     assert run.stdout == ""
 
 
