@@ -20,10 +20,11 @@ TOKEN_VARIABLES = (WEBHOOK_TOKEN_ENV, WEBHOOK_TOKEN_PREVIOUS_ENV)
 LATEST = "latest"
 
 
-def secret_value(g: Gcloud, s: OpsSettings, name: str) -> str | None:
-    """The latest version of secret ``name`` (never printed); None in a dry run."""
+def secret_value(g: Gcloud, s: OpsSettings, name: str, version: str = "latest") -> str | None:
+    """A version of secret ``name``, the latest by default (never printed); None in a dry
+    run."""
     return g.read(
-        ["secrets", "versions", "access", "latest", f"--secret={name}", f"--project={s.project}"]
+        ["secrets", "versions", "access", version, f"--secret={name}", f"--project={s.project}"]
     )
 
 

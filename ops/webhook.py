@@ -13,11 +13,11 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import IO
 
-from common.contract import WEBHOOK_TOKEN_SECRET
+from common.contract import WEBHOOK_TOKEN_ENV, WEBHOOK_TOKEN_SECRET
 from common.redact import scrub
 from common.registry import ModelEntry
 from ops import models, numerai
-from ops.deployed import describe_service_url, secret_value
+from ops.deployed import LATEST, describe_service_url, pinned_token_versions, secret_value
 from ops.gcloud import HIDDEN, Gcloud, OpsError
 from ops.settings import ConfigError, OpsSettings, parse_flag
 
@@ -31,8 +31,12 @@ def webhook_url(service_url: str, model_id: str, token: str) -> str:
 
 
 def webhook_token(g: Gcloud, s: OpsSettings) -> str | None:
-    """The dispatcher's token from its secret (never printed); None in a dry run."""
-    token = secret_value(g, s, WEBHOOK_TOKEN_SECRET)
+    """The token the deployed dispatcher accepts — the secret's version it is pinned to,
+    which is not always the newest (a rotation stopped half-way) — never printed; None in
+    a dry run. Before the first release, the newest."""
+    pinned = pinned_token_versions(g, s) or {}
+    version = pinned.get(WEBHOOK_TOKEN_ENV, LATEST)
+    token = secret_value(g, s, WEBHOOK_TOKEN_SECRET, version)
     if token is not None and not token:
         raise ConfigError(f"secret {WEBHOOK_TOKEN_SECRET} is empty: run `make setup`")
     return token

@@ -24,8 +24,8 @@ TEST_WEBHOOK = {"roundNumber": "test", "dataVersion": 1, "isTest": True}
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Hints for the dispatcher's refusals that a deployment step fixes.
 _REFUSAL_HINTS = {
-    401: f" (the dispatcher's token differs from secret {WEBHOOK_TOKEN_SECRET}: "
-    "`make release` after `make setup ROTATE_WEBHOOK_TOKEN=1`)",
+    401: f" (the dispatcher accepts none of the versions of secret {WEBHOOK_TOKEN_SECRET} "
+    "it should: `make release`, or `make rotate-token`)",
     404: " (the deployed registry lacks this model: `make release`)",
 }
 

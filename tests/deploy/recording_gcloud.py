@@ -169,11 +169,15 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
             if opt.get("format") == "value(name)":
                 print(f"projects/{project}/secrets/{pos[3]}/versions/{len(secrets[pos[3]])}")
             return 0
-        if pos[1:4] == ["versions", "access", "latest"]:
-            name = opt["secret"]
+        if pos[1:3] == ["versions", "access"]:
+            name, version = opt["secret"], pos[3]
             if name not in secrets:
                 return _not_found(f"secret {name}")
-            sys.stdout.write(secrets[name][-1])
+            if version == "latest":
+                version = str(len(secrets[name]))
+            if not version.isdigit() or not 1 <= int(version) <= len(secrets[name]):
+                return _not_found(f"version {version} of secret {name}")
+            sys.stdout.write(secrets[name][int(version) - 1])
             return 0
         if pos[1] == "get-iam-policy":
             print(json.dumps(_policy(state, f"secrets/{pos[2]}")))

@@ -44,10 +44,26 @@ def test_prints_exactly_the_url_and_the_token_nowhere_else(deployed: FakeGcloud)
     assert deployed.argvs() == [
         ["run", "services", "describe", "numerai-dispatcher", f"--region={REGION}",
          f"--project={PROJECT}", "--format=value(status.url)"],
+        ["run", "services", "describe", "numerai-dispatcher", f"--region={REGION}",
+         f"--project={PROJECT}", "--format=json"],
         ["secrets", "versions", "access", "latest", "--secret=numerai-webhook-token",
          f"--project={PROJECT}"],
     ]
     assert all(TOKEN not in " ".join(a) for a in deployed.argvs())
+
+
+def test_the_url_carries_the_version_the_dispatcher_is_pinned_to(deployed: FakeGcloud) -> None:
+    # A rotation stopped after adding a version: the dispatcher still reads version 1.
+    state = deployed.load()
+    state["secrets"]["numerai-webhook-token"].append("a-version-the-dispatcher-never-read")
+    state["run_services"]["numerai-dispatcher"]["env"] = [{"name": "WEBHOOK_TOKEN", "valueFrom": {
+        "secretKeyRef": {"name": "numerai-webhook-token", "key": "1"}}}]
+    deployed.save(state)
+    run = deployed.ops("webhook-url", PROJECT=PROJECT, REGION=REGION, MODEL="demo_pred1")
+    assert run.code == 0, run.output
+    assert run.stdout == _url(DEMO_ID) + "\n"
+    assert ["secrets", "versions", "access", "1", "--secret=numerai-webhook-token",
+            f"--project={PROJECT}"] in deployed.argvs()
 
 
 def test_all_models_one_line_each(deployed: FakeGcloud, tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def test_wrong_token_fails_at_the_webhook(
     assert run.code == 1
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("smoke: FAILED at webhook: dispatcher answered 401"), run.output
-    assert "ROTATE_WEBHOOK_TOKEN" in last
+    assert "make rotate-token" in last
     assert len(deployment.cloudrun.runs) == runs_before
     _no_secret(run, project, wrong, deployment.token)
 
