@@ -11,7 +11,8 @@ import pandas as pd
 
 DATA_VERSION = "v5.3"
 
-feature_metadata = json.load(open(f"{DATA_VERSION}/features.json"))
+with open(f"{DATA_VERSION}/features.json") as f:
+    feature_metadata = json.load(f)
 feature_sets = feature_metadata["feature_sets"]
 feature_set = feature_sets["small"]
 train = pd.read_parquet(f"{DATA_VERSION}/train.parquet", columns=["era", "target", *feature_set])

@@ -17,7 +17,8 @@ import pandas as pd
 
 DATA_VERSION = "v5.3"
 
-feature_metadata = json.load(open(f"{DATA_VERSION}/features.json"))
+with open(f"{DATA_VERSION}/features.json") as f:
+    feature_metadata = json.load(f)
 features = feature_metadata["feature_sets"]["medium"]
 targets = feature_metadata["targets"]
 train = pd.read_parquet(f"{DATA_VERSION}/train.parquet", columns=["era", *features, "target"])

@@ -11,7 +11,8 @@ from xgboost import XGBRegressor
 
 DATA_VERSION = "v5.3"
 
-feature_metadata = json.load(open(f"{DATA_VERSION}/features.json"))
+with open(f"{DATA_VERSION}/features.json") as f:
+    feature_metadata = json.load(f)
 features = feature_metadata["feature_sets"]["medium"]
 train = pd.read_parquet(f"{DATA_VERSION}/train.parquet", columns=["era", *features, "target"])
 
