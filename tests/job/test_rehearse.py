@@ -57,3 +57,36 @@ def test_rehearsal_of_an_unregistered_model_exits_2_naming_it(tmp_path):
     assert done.returncode == 2
     assert "has no [models.nope]" in done.stderr
     assert "starting the fake" not in done.stdout  # nothing was started
+
+
+def test_rehearsal_of_a_model_upload_entry_uses_a_stand_in_pickle(tmp_path):
+    models = tmp_path / "models.toml"
+    models.write_text(
+        "[models.my_upload]\n"
+        'id = "66666666-6666-4666-8666-666666666666"\n'
+        'predictor = "model_upload"\n'
+        "[models.my_upload.options]\n"
+        'pickle_path = "/models/my_model.pkl"\n'
+    )
+    scratch = tmp_path / "scratch"
+    argv = ["--scratch", str(scratch), "--models-file", str(models), "--model", "my_upload"]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "local.rehearse", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "uses a stand-in made like Numerai's example notebook" in done.stdout
+    assert "python -m predictors.model_upload.diagnose /models/my_model.pkl" in done.stdout
+    assert "model 66666666-6666-4666-8666-666666666666, 300 rows, round 842" in done.stdout
+    assert '"event": "submitted"' in done.stdout
+    registry = (scratch / "models.toml").read_text()
+    assert f'pickle_path = "{scratch / "model_upload.pkl"}"' in registry
+    assert "model_path" not in registry
+    # The 2-parameter stand-in got the benchmarks, downloaded through the job's cache.
+    assert list((scratch / "data" / "v5.3" / "842").glob("live_benchmark_models.parquet"))
