@@ -56,11 +56,10 @@ _DISTRIBUTION_OF = {
 # Modules that load without a package they need once called: a pickle referring to the
 # module needs the companion too. lightgbm's scikit-learn API (LGBMRegressor …) unpickles
 # without scikit-learn, then predict() fails with "'super' object has no attribute
-# 'get_params'"; xgboost's is listed for the same design (its predict() happens to work).
+# 'get_params'". (xgboost's scikit-learn API predicts without it, so it is not listed.)
 # module → (import name needed at call time, what uses it)
 _COMPANIONS = {
     "lightgbm.sklearn": ("sklearn", "lightgbm's scikit-learn API (LGBMRegressor …)"),
-    "xgboost.sklearn": ("sklearn", "xgboost's scikit-learn API (XGBRegressor …)"),
 }
 # Listing more modules than this in a one-line reason helps no one.
 MAX_MODULES_LISTED = 12
