@@ -12,10 +12,13 @@ A cloudpickle file records no Python version, but its opcodes say a good deal:
 
 ``inspect_pickle`` reads these by simulating the pickle machine's stack with
 ``pickletools`` (nothing is imported or executed); ``explain_load_failure`` turns an
-unpickling exception into one line naming what the pickle needs and what this image has.
+unpickling exception into one line naming what the pickle needs and what this image has;
+``explain_call_failure`` does the same when the loaded function fails for want of a
+package (imported inside it, or a companion such as scikit-learn for lightgbm's
+scikit-learn API, which loads without it).
 
-``python -m predictors.model_upload.diagnose PATH`` prints these facts and tries the
-pickle, so it can be checked against this image before it is deployed.
+``python -m predictors.model_upload.diagnose PATH`` prints these facts, then runs the
+pickle on live-shaped rows, so it can be checked against this image before it is deployed.
 """
 
 from __future__ import annotations
