@@ -230,3 +230,36 @@ def test_missing_distribution_names_are_what_to_install():
     )
     assert "uv add --optional job xgboost-cpu" in pickle_facts.add_hint("xgboost")
     assert "uv add --optional job torch" in pickle_facts.add_hint("torch")
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        ("{}", "features.json lists no features (feature_sets is empty)"),
+        ("[1, 2]", "is not a features.json (no feature_sets)"),
+        ('{"feature_sets": ', "is not a readable features.json"),
+    ],
+)
+def test_cli_with_an_unusable_features_json_is_bad_input(tmp_path, capsys, content, cause):
+    path = pickles.write(tmp_path / "mean.pkl", pickles.feature_mean())
+    features = tmp_path / "features.json"
+    features.write_text(content)
+    assert diagnose.main([str(path), "--features", str(features)], {}) == 2
+    assert cause in capsys.readouterr().err
+
+
+def test_cli_refuses_zero_rows(tmp_path, capsys):
+    path = pickles.write(tmp_path / "mean.pkl", pickles.feature_mean())
+    with pytest.raises(SystemExit) as exited:
+        diagnose.main([str(path), "--rows", "0"], {})
+    assert exited.value.code == 2
+    assert "--rows must be ≥ 1" in capsys.readouterr().err
+
+
+def test_diagnose_gives_the_pickle_only_the_benchmarks(tmp_path, synthetic_data):
+    sample = live_sample.LiveSample(pl.DataFrame({"id": ["n1"]}), None, "test rows")
+    context = diagnose._SampleContext(sample, "v5.3", tmp_path)
+    with pytest.raises(diagnose.ModelUploadError, match=r"diagnose has no train\.parquet"):
+        context.dataset("train.parquet")
+    written = context.dataset("live_benchmark_models.parquet")
+    assert pd.read_parquet(written).index.tolist() == ["n1"]
