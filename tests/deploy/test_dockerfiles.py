@@ -89,4 +89,4 @@ def test_job_image_has_the_openmp_runtime_lightgbm_links() -> None:
     runtime = steps[[i for i, (kw, _) in enumerate(steps) if kw == "FROM"][1]:]
     installs = [rest for kw, rest in runtime if kw == "RUN" and "apt-get install" in rest]
     assert len(installs) == 1 and "libgomp1" in installs[0].split()
-    assert "rm -rf /var/lib/apt/lists/*" in installs[0]
+    assert "apt-get clean" in installs[0] and "rm -rf /var/lib/apt/lists/*" in installs[0]
