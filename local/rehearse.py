@@ -1,8 +1,10 @@
 """``make rehearse``: the job's one-command local run, against the fake Numerai.
 
-Starts the fake (``python -m fakes.numerai``) on a scratch directory, trains a
-small pred1 model on its synthetic data unless one is there, writes a registry copy
-pointing the demo model at it (``predictors/pred1/model.cbm`` is never touched), runs
+Starts the fake (``python -m fakes.numerai``) on a scratch directory, makes a small
+model from its synthetic data unless one is there (pred1: a CatBoost model; model_upload:
+a stand-in pickle made like Numerai's example notebook, ``local/upload_example.py``),
+writes a registry copy pointing the model at it (``predictors/pred1/model.cbm`` and the
+entry's own pickle are never touched), runs
 ``python -m job`` for the demo model with the fake's keys, prints the submission the
 fake received, stops the fake and exits with the job's exit code.
 """

@@ -1,5 +1,6 @@
 """What ``make rehearse`` and ``make demo`` share: a fake Numerai in a subprocess, a
-small synthetic pred1 model, a one-model registry pointing at it, and a clean env.
+small model made from its synthetic data (pred1, or a stand-in Model-Upload pickle), a
+one-model registry pointing at it, and a clean env.
 
 Everything lives in a scratch directory; ``predictors/pred1/model.cbm`` is never touched.
 """
@@ -21,8 +22,11 @@ from typing import Any
 
 from common.contract import DEFAULT_MODELS_FILE, EXIT_FAILED, TRIGGER_ID_ENV, WEBHOOK_TOKEN_ENV
 from common.registry import ModelEntry, load_registry
+from local import upload_example
 
 DEMO_MODEL = "demo_pred1"
+# Where in the scratch directory the fake writes the synthetic data it serves.
+FAKE_DATA_DIR = "fake-data"
 # The fake writes its synthetic data first (a second or two), then its URL file.
 FAKE_START_TIMEOUT = 60.0
 POLL_INTERVAL = 0.05
@@ -124,7 +128,8 @@ def start_fake(scratch: Path, children: Children) -> str:
     proc = children.spawn(
         [
             *(sys.executable, "-m", "fakes.numerai"),
-            *("--data-dir", str(scratch / "fake-data"), "--port", "0", "--url-file", str(url_file)),
+            *("--data-dir", str(scratch / FAKE_DATA_DIR), "--port", "0"),
+            *("--url-file", str(url_file)),
         ],
         stdout=subprocess.DEVNULL,
     )
@@ -217,8 +222,20 @@ def fetch_submissions(url: str) -> list[dict]:
         return json.load(response)
 
 
+# The registry option that points each predictor at its local model file.
+_MODEL_OPTION = {"pred1": "model_path", "model_upload": "pickle_path"}
+
+
 def ensure_model(entry: ModelEntry, scratch: Path, env: dict[str, str]) -> Path:
-    """A small pred1 model trained on the fake's synthetic data (kept between runs)."""
+    """A small local model for ``entry``'s predictor, made from the fake's synthetic
+    data and kept between runs: a pred1 model, or a stand-in Model-Upload pickle."""
+    if entry.predictor == "model_upload":
+        return _ensure_upload_pickle(entry, scratch)
+    if entry.predictor != "pred1":
+        raise LocalRunError(
+            f"[models.{entry.name}] uses predictor {entry.predictor!r}: local runs make "
+            f"a model for {' and '.join(_MODEL_OPTION)} entries only"
+        )
     model_path = scratch / "pred1.cbm"
     if model_path.exists():
         step(f"local model {show(model_path)} (exists)")
@@ -239,9 +256,27 @@ def ensure_model(entry: ModelEntry, scratch: Path, env: dict[str, str]) -> Path:
     return model_path
 
 
+def _ensure_upload_pickle(entry: ModelEntry, scratch: Path) -> Path:
+    own = entry.options.get("pickle_path")
+    step(
+        f"{entry.name} is a Model-Upload pickle: the fake's data has made-up features, so "
+        f"this run uses a stand-in made like Numerai's example notebook (check your own "
+        f"with: python -m predictors.model_upload.diagnose {own or 'PKL'})"
+    )
+    path = scratch / "model_upload.pkl"
+    if path.exists():
+        step(f"local pickle {show(path)} (exists)")
+        return path
+    step(f"fitting a LightGBM model and pickling its predict → {show(path)}")
+    try:
+        return upload_example.build(scratch / FAKE_DATA_DIR, path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise LocalRunError(f"could not make the stand-in pickle: {exc}") from None
+
+
 def write_registry(entry: ModelEntry, model_path: Path, scratch: Path) -> Path:
-    """A one-model registry: ``entry`` with ``model_path`` pointing at the local model."""
-    options = {**entry.options, "model_path": str(model_path)}
+    """A one-model registry: ``entry`` with its model option pointing at the local model."""
+    options = {**entry.options, _MODEL_OPTION[entry.predictor]: str(model_path)}
     lines = [
         "# Written by local/sandbox.py: the demo model, pointed at the local model.",
         f"[models.{entry.name}]",

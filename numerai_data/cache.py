@@ -1,4 +1,5 @@
-"""The dataset cache: ``<data dir>/<data version>/<round>/<file>``, written atomically.
+"""The dataset cache: ``<data dir>/<data version>/<round>/<file>`` (``numerai_data.layout``),
+written atomically.
 
 A file in the cache was verified before it got there, so it is used without asking
 Numerai anything: a second run of the same round, or the next model of the same
@@ -20,6 +21,7 @@ import polars as pl
 
 from common.retry import RetryPolicy, TransientError
 from numerai_data.client import classify_http_error
+from numerai_data.layout import cache_file
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +66,8 @@ class DatasetCache:
             raise ValueError(f"dataset file name must be a plain file name (got {filename!r})")
         if not data_version or "/" in data_version or data_version.startswith("."):
             raise ValueError(f"data version must be like 'v5.3' (got {data_version!r})")
-        folder = self.root / data_version
-        if round_num is not None:
-            folder = folder / str(round_num)
-        final = folder / filename
+        final = cache_file(self.root, data_version, filename, round_num)
+        folder = final.parent
         if final.exists():
             logger.info("using cached %s", final, extra={"fields": {"cache": "hit"}})
             return final

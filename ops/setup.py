@@ -44,6 +44,14 @@ WEBHOOK_TOKEN_BYTES = 32
 # is a paste accident. Checked loosely so a future format does not break setup.
 _MIN_KEY_LENGTH = 16
 
+# What the job's key needs, said where the keys are asked for: the job runs the models'
+# code (a Model-Upload pickle runs whatever it holds), so its key can only upload.
+UPLOAD_KEY_ADVICE = (
+    "Use a Numerai API key with only the 'Upload submissions' scope (numer.ai → Account → "
+    "Custom API Keys): the job needs no more. Keep a key with the Compute scope (for "
+    "`make webhook-url REGISTER=1`) out of the job: pass it in the environment there only."
+)
+
 Prompt = Callable[[str], str]
 
 
@@ -61,7 +69,8 @@ def hidden_prompt(stdin: IO[str] | None = None) -> Prompt | None:
     stream = stdin if stdin is not None else sys.stdin
     if stream is None or not stream.isatty():
         return None
-    return lambda label: getpass.getpass(f"{label} (input hidden): ")
+    advice = iter([f"{UPLOAD_KEY_ADVICE}\n"])  # shown once, above the first question
+    return lambda label: getpass.getpass(f"{next(advice, '')}{label} (input hidden): ")
 
 
 def _key_value(
@@ -220,7 +229,8 @@ def _ensure_keys(
         hint = (
             f"{variable} is not set and there is no terminal to ask for it: secret {name} "
             f"does not exist yet; set {others} in the environment (not on the make "
-            "command line, which lands in shell history), or run `make setup` in a terminal"
+            "command line, which lands in shell history), or run `make setup` in a terminal. "
+            f"{UPLOAD_KEY_ADVICE}"
         )
         # Ask only for a missing secret: a second run with the keys stored asks nothing.
         ask = prompt if not exists and not g.dry_run else None

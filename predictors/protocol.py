@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # only for annotations: importing predictors must stay cheap
     import numpy as np
     import polars as pl
 
+
 class PredictorError(Exception):
     """The plugin is missing, broken, refused its options, or cannot do what it was asked;
     the message says which. The job reports the message as the model's reason as it is
@@ -64,5 +65,47 @@ class Predictor(Protocol):
         """One float in [0, 1] per row of ``live``, in the same order.
 
         ``live`` holds ``id`` and the requested columns (int8 features, nulls possible).
+        What ``check_predictions`` accepts is what the job submits.
         """
         ...
+
+
+class InvalidPredictions(Exception):
+    """Predictions Numerai would refuse; the message says why."""
+
+
+def check_predictions(predictions: Any, ids: Sequence[Any]) -> np.ndarray:
+    """The predictions as float64, one per id, or InvalidPredictions saying what is wrong.
+
+    What Numerai accepts: numbers, one per live id, none NaN or infinite, all in [0, 1],
+    not all equal. The job checks every submission with this before uploading it, and
+    ``python -m predictors.model_upload.diagnose`` checks a pickle's output with it, so
+    a pickle diagnose passes is one the job submits.
+    """
+    import numpy as np
+
+    n = len(ids)
+    try:
+        values = np.asarray(predictions, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPredictions(f"predictions are not numbers ({exc})") from None
+    if values.ndim != 1:
+        raise InvalidPredictions(f"predictions must be one value per row, got shape {values.shape}")
+    if len(values) != n:
+        raise InvalidPredictions(f"got {len(values)} predictions for {n} live ids")
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = ids[int(np.argmax(bad))]
+        raise InvalidPredictions(
+            f"{int(bad.sum())} predictions are NaN or infinite (first at id {first})"
+        )
+    low, high = float(values.min()), float(values.max())
+    if low < 0.0 or high > 1.0:
+        raise InvalidPredictions(
+            f"predictions must lie in [0, 1], got min {low:.6g}, max {high:.6g}"
+        )
+    if low == high:
+        raise InvalidPredictions(
+            f"all predictions are {low:.6g}; Numerai rejects constant predictions"
+        )
+    return values

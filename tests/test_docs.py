@@ -18,10 +18,6 @@ README = REPO / "README.md"
 DOCS = REPO / "docs"
 # The README is the front door: what it is, the demo, the deploy commands, links.
 MAX_README_LINES = 200
-# Pages written in step with these ones but not necessarily merged yet: a link to one is
-# allowed while it is missing, and checked like any other once it exists. model-uploads.md
-# (running Model-Upload pickles) comes with the pickle work; empty this set once it is in.
-PENDING_PAGES = {DOCS / "model-uploads.md"}
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE_SPAN = re.compile(r"`[^`]*`")
@@ -97,8 +93,7 @@ def broken_links(page: Path) -> list[str]:
         path = (page.parent / path_part).resolve() if path_part else page
         where = f"{shown(page)}:{number}: {target}"
         if not path.exists():
-            if path not in PENDING_PAGES:
-                broken.append(f"{where}: no such file")
+            broken.append(f"{where}: no such file")
             continue
         if anchor and path.suffix == ".md" and anchor not in anchors(path):
             broken.append(f"{where}: no heading with anchor #{anchor} in {path.name}")
@@ -148,7 +143,7 @@ def test_slug_is_githubs_anchor(heading: str, anchor: str) -> None:
 
 def test_readme_links_every_docs_page() -> None:
     linked = {(README.parent / target.partition("#")[0]).resolve() for _, target in links(README)}
-    expected = set(DOCS.glob("*.md")) | PENDING_PAGES
+    expected = set(DOCS.glob("*.md"))
     missing = sorted(str(p.relative_to(REPO)) for p in expected - linked)
     assert not missing, f"README.md does not link to {missing}"
 
@@ -183,8 +178,7 @@ def test_cited_pages_and_sections_exist() -> None:
             page, section = DOCS / match.group(1), match.group(2)
             where = f"{path.relative_to(REPO)}: {match.group(0)}"
             if not page.exists():
-                if page not in PENDING_PAGES:
-                    broken.append(f"{where}: no such page")
+                broken.append(f"{where}: no such page")
             elif section and slug(section) not in anchors(page):
                 broken.append(f"{where}: no such section")
     assert cited, "no code cites a docs page: the pattern no longer matches"

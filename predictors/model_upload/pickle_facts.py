@@ -12,15 +12,19 @@ A cloudpickle file records no Python version, but its opcodes say a good deal:
 
 ``inspect_pickle`` reads these by simulating the pickle machine's stack with
 ``pickletools`` (nothing is imported or executed); ``explain_load_failure`` turns an
-unpickling exception into one line naming what the pickle needs and what this image has.
+unpickling exception into one line naming what the pickle needs and what this image has;
+``explain_call_failure`` does the same when the loaded function fails for want of a
+package (imported inside it, or a companion such as scikit-learn for lightgbm's
+scikit-learn API, which loads without it).
 
-``python -m predictors.model_upload.diagnose PATH`` prints these facts and tries the
-pickle, so it can be checked against this image before it is deployed.
+``python -m predictors.model_upload.diagnose PATH`` prints these facts, then runs the
+pickle on live-shaped rows, so it can be checked against this image before it is deployed.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import pickle
 import pickletools
 import platform
@@ -43,12 +47,22 @@ CODE_FIELDS_BY_PYTHON = {
 _MACHINERY = frozenset({"builtins", "copyreg", "__builtin__", "__main__", "_codecs"})
 # cloudpickle re-imports a module (instead of pickling it) through these functions.
 _SUBIMPORT = frozenset({"subimport", "dynamic_subimport"})
-# Import names whose package is named differently (what to `uv add`).
+# Import names whose package is named differently (what to `uv add`). xgboost: the
+# CPU-only wheel, the same package without ~470 MiB of CUDA/NCCL libraries.
 _DISTRIBUTION_OF = {
     "sklearn": "scikit-learn",
     "PIL": "pillow",
     "yaml": "pyyaml",
     "cv2": "opencv-python",
+    "xgboost": "xgboost-cpu",
+}
+# Modules that load without a package they need once called: a pickle referring to the
+# module needs the companion too. lightgbm's scikit-learn API (LGBMRegressor …) unpickles
+# without scikit-learn, then predict() fails with "'super' object has no attribute
+# 'get_params'". (xgboost's scikit-learn API predicts without it, so it is not listed.)
+# module → (import name needed at call time, what uses it)
+_COMPANIONS = {
+    "lightgbm.sklearn": ("sklearn", "lightgbm's scikit-learn API (LGBMRegressor …)"),
 }
 # Listing more modules than this in a one-line reason helps no one.
 MAX_MODULES_LISTED = 12
@@ -61,6 +75,7 @@ class PickleFacts:
     code_fields: tuple[int, ...]  # distinct CodeType(...) argument counts seen
     complete: bool  # the opcode stream was read to its STOP
     problem: str | None = None  # why it was not (truncated, not a pickle …)
+    references: tuple[str, ...] = ()  # the full dotted module names, sorted
 
     @property
     def python_hint(self) -> str | None:
@@ -108,6 +123,7 @@ def inspect_pickle(data: bytes) -> PickleFacts:
     """Read the facts above from pickle bytes without importing or running anything."""
     protocol: int | None = None
     modules: set[str] = set()
+    references: set[str] = set()
     code_fields: set[int] = set()
     stack: list[Any] = []
     memo: dict[int, Any] = {}
@@ -123,6 +139,7 @@ def inspect_pickle(data: bytes) -> PickleFacts:
     def add_module(name: Any) -> None:
         if isinstance(name, str) and name:
             modules.add(name.split(".", 1)[0])
+            references.add(name)
 
     try:
         for op, arg, _pos in pickletools.genops(data):
@@ -167,10 +184,17 @@ def inspect_pickle(data: bytes) -> PickleFacts:
             else:
                 _generic(op, stack, pop_to_mark)
     except Exception as exc:  # truncated, corrupt, or not a pickle at all
-        return PickleFacts(
-            protocol, tuple(sorted(modules)), tuple(sorted(code_fields)), False, str(exc)
-        )
-    return PickleFacts(protocol, tuple(sorted(modules)), tuple(sorted(code_fields)), True)
+        problem: str | None = str(exc)
+    else:
+        problem = None
+    return PickleFacts(
+        protocol,
+        tuple(sorted(modules)),
+        tuple(sorted(code_fields)),
+        problem is None,
+        problem,
+        tuple(sorted(references)),
+    )
 
 
 def _note_call(func: Any, args: Any, add_module: Any, code_fields: set[int]) -> None:
@@ -222,6 +246,48 @@ def installed_versions(modules: Iterable[str]) -> dict[str, str]:
     return versions
 
 
+def add_hint(module: str) -> str:
+    """How to get ``module`` into the image, e.g. "uv add --optional job scikit-learn"."""
+    dist = _DISTRIBUTION_OF.get(module, module)
+    return f"add it to the job extra (uv add --optional job {dist}) and rebuild the image"
+
+
+def importable(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_companions(facts: PickleFacts) -> list[str]:
+    """E.g. "lightgbm's scikit-learn API (…) needs scikit-learn, which this image does not
+    have: add it …" for each companion the pickle's libraries need and this image lacks."""
+    found = []
+    for module, (needed, what) in _COMPANIONS.items():
+        if module in facts.references and not importable(needed):
+            dist = _DISTRIBUTION_OF.get(needed, needed)
+            found.append(
+                f"{what} needs {dist} (module {needed!r}), which this image does not have: "
+                f"{add_hint(needed)}"
+            )
+    return found
+
+
+def explain_call_failure(path: Path, exc: BaseException) -> str | None:
+    """One line when the pickled function failed for want of a package; None otherwise
+    (the function's own error then stands, with its traceback)."""
+    raised = f"predict() raised {type(exc).__name__}: {exc}"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        top = exc.name.split(".", 1)[0]
+        if not importable(top):
+            return f"pickle {path}: {raised} — it needs module {top!r}: {add_hint(top)}"
+    try:
+        facts = inspect_pickle(path.read_bytes())
+    except OSError:
+        return None
+    companions = missing_companions(facts)
+    if companions:
+        return f"pickle {path}: {raised} — {'; '.join(companions)}"
+    return None
+
+
 def describe_runtime(facts: PickleFacts) -> str:
     """E.g. "this image has Python 3.11.7, cloudpickle 3.1.3, pandas 3.1.1"."""
     wanted = ["cloudpickle", "pandas", "numpy", *facts.third_party()]
@@ -257,10 +323,9 @@ def explain_load_failure(path: Path, data: bytes, exc: BaseException) -> str:
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         top = exc.name.split(".", 1)[0]
         if top == exc.name or installed_versions([top])[top] == "not installed":
-            dist = _DISTRIBUTION_OF.get(top, top)
             return (
-                f"pickle {path} needs module {top!r}, which this image does not have: add it to "
-                f"the job extra (uv add --optional job {dist}) and rebuild the image — {context}"
+                f"pickle {path} needs module {top!r}, which this image does not have: "
+                f"{add_hint(top)} — {context}"
             )
         return (
             f"pickle {path} needs module {exc.name!r}, which the installed {top} "

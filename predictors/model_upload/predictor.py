@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from predictors.model_upload.pickle_facts import explain_load_failure
+from predictors.model_upload.pickle_facts import explain_call_failure, explain_load_failure
 from predictors.protocol import FeatureMetadata, PredictContext, PredictorError
 
 DEFAULT_DATA_VERSION = "v5.3"
@@ -69,13 +69,23 @@ class ModelUpload:
                 )
         parts = []
         for part in _era_groups(features):
-            if benchmarks is None:
-                output = self.fn(part)
-            else:
-                output = self.fn(part, benchmarks.loc[part.index])
-            parts.append(self._prediction_series(output))
+            era_benchmarks = None if benchmarks is None else benchmarks.loc[part.index]
+            parts.append(self._prediction_series(self._call(part, era_benchmarks)))
         series = parts[0] if len(parts) == 1 else pd.concat(parts)
         return self._aligned(series, features.index)
+
+    def _call(self, part: pd.DataFrame, benchmarks: pd.DataFrame | None) -> Any:
+        """The pickled function on one era. A failure for want of a package (a module
+        imported inside the function, scikit-learn for lightgbm's scikit-learn API …)
+        becomes a ModelUploadError naming the package; any other error is the user's and
+        propagates with its traceback."""
+        try:
+            return self.fn(part) if benchmarks is None else self.fn(part, benchmarks)
+        except Exception as exc:
+            reason = explain_call_failure(self.pickle_path, exc)
+            if reason is None:
+                raise
+            raise ModelUploadError(reason) from exc
 
     def _prediction_series(self, output: Any) -> pd.Series:
         what = f"the pickled predict() of {self.pickle_path.name}"

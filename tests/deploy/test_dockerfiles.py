@@ -85,3 +85,13 @@ def test_ops_is_standard_library_only() -> None:
     proc = subprocess.run([sys.executable, "-S", "-c", code], cwd=REPO, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_job_image_has_the_openmp_runtime_lightgbm_links() -> None:
+    """lightgbm's lib_lightgbm.so needs libgomp.so.1; python:3.11-slim has none (the
+    image test imports lightgbm in the built image)."""
+    steps = _instructions("Dockerfile.job")
+    runtime = steps[[i for i, (kw, _) in enumerate(steps) if kw == "FROM"][1]:]
+    installs = [rest for kw, rest in runtime if kw == "RUN" and "apt-get install" in rest]
+    assert len(installs) == 1 and "libgomp1" in installs[0].split()
+    assert "apt-get clean" in installs[0] and "rm -rf /var/lib/apt/lists/*" in installs[0]

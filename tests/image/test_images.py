@@ -35,6 +35,8 @@ DISPATCHER_TAG = "localhost/numerai-dispatcher:test"
 RUNTIME_UID = "10001"
 # The dispatcher must not carry the job's heavy dependencies (docs/design.md).
 JOB_ONLY_PACKAGES = {"polars", "catboost", "numerapi", "pandas", "pyarrow", "scipy"}
+# catboost's plotting-only dependencies, excluded from the job (pyproject.toml).
+PLOTTING = ("plotly", "matplotlib", "graphviz")
 # Secrets may reach a container only at run time, from Secret Manager.
 SECRET_NAMES = ("NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY", "WEBHOOK_TOKEN")
 # The dispatcher imports aiohttp and google-cloud-run (~1 s compiled); give it 60 s.
@@ -112,6 +114,25 @@ def test_job_image_has_its_dependencies(built: Built, job_ctr: str) -> None:
     proc = _run(built.b, job_ctr, "python", "-c",
                 "import catboost, polars, numerapi, pyarrow, google.cloud.secretmanager")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_job_image_runs_model_uploads_without_plotting_libraries(
+    built: Built, job_ctr: str
+) -> None:
+    """What Model-Upload pickles use is in (docs/model-uploads.md); catboost's plotting
+    libraries are not, and catboost still fits and predicts without them."""
+    script = (
+        "import importlib.util, catboost, lightgbm, sklearn, xgboost, numpy as np; "
+        f"missing = [m for m in {PLOTTING!r} if importlib.util.find_spec(m)]; "
+        "assert not missing, missing; "
+        "x = np.random.default_rng(0).random((200, 4)); "
+        "m = catboost.CatBoostRegressor(iterations=5, verbose=0, allow_writing_files=False); "
+        "print(m.fit(x, x[:, 0]).predict(x[:3]).shape, lightgbm.__version__, "
+        "sklearn.__version__, xgboost.__version__)"
+    )
+    proc = _run(built.b, job_ctr, "python", "-c", script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["(3,)", "4.6.0", "1.6.1", "3.0.2"]
 
 
 def test_dispatcher_image_lacks_job_dependencies(built: Built, dispatcher_ctr: str) -> None:

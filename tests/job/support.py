@@ -120,10 +120,13 @@ class JobHarness:
         out, err = self.capsys.readouterr()
         return JobRun(code, out, err)
 
-    def run_subprocess(self, *argv: str, **env: str | None) -> JobRun:
+    def run_subprocess(
+        self, *argv: str, python: str | Path = sys.executable, **env: str | None
+    ) -> JobRun:
+        """``python -m job`` (``python``: another environment's interpreter if given)."""
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT") if k in os.environ}
         proc = subprocess.run(
-            [sys.executable, "-m", "job", *argv],
+            [str(python), "-m", "job", *argv],
             cwd=REPO_ROOT,
             env={**base, **self.env(**env)},
             capture_output=True,

@@ -5,6 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+from common.registry import ModelEntry
+from local.sandbox import LocalRunError, ensure_model
 from tests.job.support import REPO_ROOT
 
 
@@ -57,3 +61,78 @@ def test_rehearsal_of_an_unregistered_model_exits_2_naming_it(tmp_path):
     assert done.returncode == 2
     assert "has no [models.nope]" in done.stderr
     assert "starting the fake" not in done.stdout  # nothing was started
+
+
+def test_rehearsal_of_a_model_upload_entry_uses_a_stand_in_pickle(tmp_path):
+    models = tmp_path / "models.toml"
+    models.write_text(
+        "[models.my_upload]\n"
+        'id = "66666666-6666-4666-8666-666666666666"\n'
+        'predictor = "model_upload"\n'
+        "[models.my_upload.options]\n"
+        'pickle_path = "/models/my_model.pkl"\n'
+    )
+    scratch = tmp_path / "scratch"
+    argv = ["--scratch", str(scratch), "--models-file", str(models), "--model", "my_upload"]
+
+    done = subprocess.run(
+        [sys.executable, "-m", "local.rehearse", *argv],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "uses a stand-in made like Numerai's example notebook" in done.stdout
+    assert "python -m predictors.model_upload.diagnose /models/my_model.pkl" in done.stdout
+    assert "model 66666666-6666-4666-8666-666666666666, 300 rows, round 842" in done.stdout
+    assert '"event": "submitted"' in done.stdout
+    registry = (scratch / "models.toml").read_text()
+    assert f'pickle_path = "{scratch / "model_upload.pkl"}"' in registry
+    assert "model_path" not in registry
+    # The 2-parameter stand-in got the benchmarks, downloaded through the job's cache.
+    assert list((scratch / "data" / "v5.3" / "842").glob("live_benchmark_models.parquet"))
+
+
+def test_rehearsal_of_a_predictor_without_a_local_model_exits_1_naming_it(tmp_path):
+    models = tmp_path / "models.toml"
+    models.write_text(
+        '[models.mine]\nid = "77777777-7777-4777-8777-777777777777"\npredictor = "my_torch"\n'
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local.rehearse",
+            "--scratch",
+            str(tmp_path / "s"),
+            "--models-file",
+            str(models),
+            "--model",
+            "mine",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "rehearsal FAILED: [models.mine] uses predictor 'my_torch': local runs make a model "
+        "for pred1 and model_upload entries only"
+    ) in done.stdout
+    assert "the fake received" not in done.stdout
+
+
+def test_stand_in_pickle_without_the_fakes_data_is_a_local_run_error(tmp_path):
+    entry = ModelEntry(
+        name="up", id="66666666-6666-4666-8666-666666666666", predictor="model_upload", options={}
+    )
+    with pytest.raises(
+        LocalRunError, match=r"^could not make the stand-in pickle: .*features\.json"
+    ):
+        ensure_model(entry, tmp_path, {})
+    assert not (tmp_path / "model_upload.pkl").exists()

@@ -97,6 +97,33 @@ def nan_model() -> Callable[[pd.DataFrame], pd.DataFrame]:
     return predict
 
 
+def out_of_range_model() -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Raw scores, not ranks: values above 1 (Numerai's runner refuses them too)."""
+
+    def predict(live_features: pd.DataFrame) -> pd.DataFrame:
+        values = np.linspace(0.5, 2.0, len(live_features))
+        return pd.DataFrame({"prediction": values}, index=live_features.index)
+
+    return predict
+
+
+def constant_model() -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def predict(live_features: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"prediction": 0.5}, index=live_features.index)
+
+    return predict
+
+
+def lazy_import_model(module: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """Imports a library inside predict (as a torch user might): loading needs nothing."""
+
+    def predict(live_features: pd.DataFrame) -> pd.DataFrame:
+        importlib.import_module(module)
+        return live_features.filter(like="feature_").fillna(2).mean(axis=1).to_frame("prediction")
+
+    return predict
+
+
 def recorder(out_dir: Path) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
     """Saves what it was given (to compare with what Numerai would give), then predicts."""
 

@@ -232,3 +232,18 @@ def test_truncated_and_missing_pickles_fail_clearly(job, tmp_path):
         f"predictor: predictor 'model_upload': pickle file {absent} not found (option pickle_path)"
     )
     assert job.fake.submissions == []
+
+
+def test_module_imported_inside_predict_is_named_with_the_fix(job, tmp_path):
+    path = pickles.write(tmp_path / "lazy.pkl", pickles.lazy_import_model("sklearn_absent_lib"))
+    job.register(lazy=upload_entry(MODEL_A, path))
+
+    result = job.run(NUMERAI_MODEL_ID=MODEL_A)
+
+    assert result.code == 1
+    assert reason(result, "lazy") == (
+        f"predict: pickle {path}: predict() raised ModuleNotFoundError: No module named "
+        "'sklearn_absent_lib' — it needs module 'sklearn_absent_lib': add it to the job extra "
+        "(uv add --optional job sklearn_absent_lib) and rebuild the image"
+    )
+    assert job.fake.submissions == []

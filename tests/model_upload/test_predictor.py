@@ -203,3 +203,12 @@ def test_empty_file_is_named_empty(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(ModelUploadError, match=f"^pickle {path} is empty"):
         create(str(path))
+
+
+def test_a_failure_not_for_want_of_a_package_is_the_users_own(live, synthetic_data, tmp_path):
+    def predict(features):
+        raise ValueError("the user's bug")
+
+    model = ModelUpload(predict, tmp_path / "gone.pkl", "v5.3", arity=1)  # file since removed
+    with pytest.raises(ValueError, match="the user's bug"):
+        model.predict(live, Context(synthetic_data))
