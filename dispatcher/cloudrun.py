@@ -5,7 +5,8 @@ one, it sends the request synchronously and then raises, and a retry would start
 second execution), and gRPC is not what a local fake speaks. So the sync
 ``JobsClient(transport="rest")`` runs in a dedicated thread pool sized for the burst at
 round open. ``google.cloud.run_v2`` is imported only here, when the launcher opens, so
-local mode and /healthz never pay its ~0.5 s import.
+local mode and /healthz never pay its ~0.5 s import. Each call goes through
+``dispatcher.runjob`` (the client's session with a request built once per job).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from dispatcher import runjob
 from dispatcher.launcher import Launched, LaunchError, LaunchRequest, short_execution_id
 from dispatcher.settings import API_ENDPOINT_ENV, CloudRunSettings, SettingsError
 
@@ -49,10 +51,11 @@ def _make_client(settings: CloudRunSettings) -> run_v2.JobsClient:
             transport="rest",
             credentials=AnonymousCredentials(),
             client_options={"api_endpoint": settings.api_endpoint},
+            client_info=runjob.client_info(),
         )
     else:
         # Application Default Credentials: the service's own service account on Cloud Run.
-        client = run_v2.JobsClient(transport="rest")
+        client = run_v2.JobsClient(transport="rest", client_info=runjob.client_info())
     _size_connection_pool(client)
     return client
 
@@ -113,10 +116,12 @@ class CloudRunLauncher:
         settings: CloudRunSettings,
         client: run_v2.JobsClient,
         executor: ThreadPoolExecutor,
+        run_job: runjob.RunJob,
     ) -> None:
         self._settings = settings
         self._client = client
         self._executor = executor
+        self._run = run_job
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -127,6 +132,8 @@ class CloudRunLauncher:
         try:
             # Off the loop: the import and ADC discovery block for a moment.
             client = await loop.run_in_executor(executor, _make_client, settings)
+            probe_job = settings.job_name(None)
+            run_job = await loop.run_in_executor(executor, runjob.choose, client, probe_job)
         except Exception as exc:
             await loop.run_in_executor(None, executor.shutdown)
             from google.auth.exceptions import DefaultCredentialsError
@@ -139,7 +146,7 @@ class CloudRunLauncher:
                 ) from None
             raise
         try:
-            yield cls(settings, client, executor)
+            yield cls(settings, client, executor, run_job)
         finally:
             # Webhooks in flight have finished (graceful shutdown) before cleanup runs.
             await loop.run_in_executor(None, executor.shutdown)
@@ -179,31 +186,4 @@ class CloudRunLauncher:
 
     def _run_job(self, request: LaunchRequest, timeout: float) -> str:
         """One RunJob call (in a pool thread); returns the execution's resource name."""
-        from google.cloud import run_v2
-
-        overrides = run_v2.RunJobRequest.Overrides(
-            container_overrides=[
-                run_v2.RunJobRequest.Overrides.ContainerOverride(
-                    env=[run_v2.EnvVar(name=k, value=v) for k, v in request.env().items()]
-                )
-            ],
-            # One webhook is one model: a job deployed with several tasks (to share
-            # `NUMERAI_MODEL_ID=all` between them) must not start idle twins here.
-            task_count=1,
-        )
-        job_name = self._settings.job_name(request.job)
-        # retry=None: the library must not retry on its own; launch() decides what is
-        # safe to retry. run_job returns once the API has accepted the run; never call
-        # operation.result(), it waits for the whole execution.
-        operation = self._client.run_job(
-            request=run_v2.RunJobRequest(name=job_name, overrides=overrides),
-            timeout=timeout,
-            retry=None,
-        )
-        name = getattr(operation.metadata, "name", "") if operation.metadata is not None else ""
-        if not name:
-            # Accepted but unnamed: record the operation rather than fail, since failing
-            # would let Numerai's retry start a second execution.
-            name = operation.operation.name
-            log.warning("RunJob for %s returned no execution name; using %s", job_name, name)
-        return name
+        return self._run(self._settings.job_name(request.job), request.env(), timeout)
