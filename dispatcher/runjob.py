@@ -13,19 +13,20 @@ parser, about 1 ms less CPU per webhook.
 Kept from the client on every call: its ``AuthorizedSession`` (credentials, token
 refresh, the retry on 401, the connection pool), its endpoint (``client_options``,
 universe, mTLS resolution) and its error mapping (``from_http_response``, so
-``cloudrun._classify`` sees the same exceptions). Done once per job with the client's
-own code instead of per call: the HTTP rule and ``transcode_request`` (on a
-``RunJobRequest`` whose env values are placeholders; each call fills in the values,
-JSON-escaped as ``MessageToJson`` escapes them) and the headers its wrapped method
-adds (``x-goog-api-client``, ``x-goog-request-params``). So the bytes sent are the
-client's; tests/dispatcher/test_runjob.py checks that they equal what
-``JobsClient.run_job`` sends, header for header, and fails loudly if a client release
-changes them.
+``cloudrun._classify`` sees the same exceptions). Done once per job, with the client's
+own code, instead of per call: the HTTP rule and ``transcode_request`` on a
+``RunJobRequest`` whose env values are placeholders (each call fills in the values,
+JSON-escaped as ``MessageToJson`` escapes them), and the headers its wrapped method adds
+(``x-goog-api-client``, ``x-goog-request-params``). So the bytes sent are the client's:
+at start-up ``SessionRunJob.checked`` compares its body with the client's for a value
+that needs every kind of escaping, and tests/dispatcher/test_runjob.py compares the
+whole request with what ``JobsClient.run_job`` sends, header for header.
 
 Private parts of the client used (a release may move them): ``transport._session``,
 ``JobsRestTransport._RunJob._get_http_options`` and the transport module's
-``transcode_request``. If any is missing, ``choose`` falls back to ``ClientRunJob``,
-the plain ``JobsClient.run_job`` path (correct, ~1 ms slower), and logs a warning.
+``transcode_request``. If one is missing or the check fails, ``choose`` falls back to
+``ClientRunJob``, the plain ``JobsClient.run_job`` path (correct, ~1 ms slower per
+webhook), and logs a warning; the tests fail loudly instead.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ _LOCATION = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)(?:/.*)?$"
 # the client makes of the rest of the request (field and variable names only).
 _SLOT = "@@numerai-slot-{}@@"
 _SLOT_PATTERN = re.compile(r"@@numerai-slot-(\d+)@@")
+# A value that needs every kind of JSON escaping (see SessionRunJob.checked).
+_PROBE_VALUE = 'q"b\\s/ é✓😀\n\t\x01 </x> @@numerai-slot-0@@'
 
 
 def client_info() -> ClientInfo:
@@ -124,8 +127,8 @@ class _Route:
         # One pass over the template, so a value that looks like a slot stays text.
         out = [self.texts[0]]
         for slot, text in zip(self.slots, self.texts[1:], strict=True):
-            # As MessageToJson escapes a string: json.dumps with ensure_ascii=False.
-            out += (json.dumps(values[slot], ensure_ascii=False)[1:-1], text)
+            # As MessageToJson escapes a string (json.dumps; checked by from_client).
+            out += (json.dumps(values[slot])[1:-1], text)
         return "".join(out)
 
 
@@ -141,16 +144,28 @@ class SessionRunJob:
 
     @classmethod
     def from_client(cls, client: run_v2.JobsClient, probe_job: str) -> SessionRunJob | None:
-        """The fast path, if this client release has the parts it uses (checked by
-        building ``probe_job``'s route); None otherwise."""
+        """The fast path, if this client release has the parts it uses and they build
+        the client's own request for ``probe_job``; None otherwise."""
         parts = _ClientParts.find(client)
-        if parts is None:
-            return None
+        return None if parts is None else cls.checked(client, parts, probe_job)
+
+    @classmethod
+    def checked(
+        cls, client: run_v2.JobsClient, parts: _ClientParts, probe_job: str
+    ) -> SessionRunJob | None:
+        """A runner on ``parts`` if its body for a value that needs every kind of JSON
+        escaping is the client's, byte for byte; None (and a warning) otherwise."""
         runner = cls(client, parts)
+        probe = {name: _PROBE_VALUE for name in OVERRIDE_NAMES}
         try:
-            runner._route(probe_job, OVERRIDE_NAMES)
+            ours = runner._route(probe_job, OVERRIDE_NAMES).body(list(probe.values()))
+            request = run_job_request(probe_job, probe)
+            _, theirs, _ = parts.transcode(parts.http_options, request, rest_numeric_enums=True)
         except Exception as exc:  # a changed signature or rule: use the public path
             log.warning("RunJob fast path unavailable (%s: %s)", type(exc).__name__, exc)
+            return None
+        if ours != theirs:
+            log.warning("RunJob fast path unavailable: its body differs from the client's")
             return None
         return runner
 
@@ -187,7 +202,7 @@ class SessionRunJob:
         match = _LOCATION.match(job_name)
         if match:
             metadata.append(routing_header.to_grpc_metadata({"location": match["location"]}))
-        pieces = _SLOT_PATTERN.split(body)
+        pieces = _SLOT_PATTERN.split(body or "")
         slots = tuple(int(slot) for slot in pieces[1::2])
         if sorted(slots) != list(range(len(names))):
             # Each value must land in the body exactly once, or a value would be lost.

@@ -6,10 +6,12 @@ import asyncio
 import dataclasses
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from dispatcher import cloudrun, runjob
 from dispatcher.settings import CloudRunSettings, RetryPolicy, Settings
 from fakes.cloudrun import FakeCloudRun
 from tests.dispatcher.conftest import (
@@ -33,9 +35,23 @@ def _with_retry(settings: Settings, **changes: Any) -> Settings:
     return _with_cloud_run(settings, retry=dataclasses.replace(settings.backend.retry, **changes))
 
 
-@pytest.fixture
-async def client(make_client: Any, cloud_settings: Settings) -> Any:
-    return await make_client(cloud_settings)
+@pytest.fixture(params=["session", "client"])
+async def client(request: Any, make_client: Any, cloud_settings: Settings) -> Any:
+    """The app with the launcher it opens itself (the fast RunJob path), and with one on
+    the plain ``JobsClient.run_job`` path (the fallback): every test runs on both."""
+    if request.param == "session":
+        yield await make_client(cloud_settings)
+        return
+    backend = cloud_settings.backend
+    assert isinstance(backend, CloudRunSettings)
+    run_v2_client = cloudrun._make_client(backend)
+    executor = ThreadPoolExecutor(max_workers=cloudrun.LAUNCH_THREADS)
+    launcher = cloudrun.CloudRunLauncher(
+        backend, run_v2_client, executor, runjob.ClientRunJob(run_v2_client)
+    )
+    yield await make_client(cloud_settings, launcher=launcher)
+    executor.shutdown()
+    run_v2_client.transport.close()
 
 
 async def test_run_request_carries_exactly_the_four_overrides(client, fake_cloud_run) -> None:
