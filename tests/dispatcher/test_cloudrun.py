@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -262,3 +263,13 @@ async def test_proxy_variables_in_the_environment_do_not_divert_launches(
     resp = await client.post(pred_url(), json=body("trig-proxy"))
     assert resp.status == 202, await resp.text()
     assert [run.env["TRIGGER_ID"] for run in fake_cloud_run.runs] == ["trig-proxy"]
+
+
+async def test_opening_the_launcher_freezes_what_the_imports_left(cloud_settings) -> None:
+    # A full collection must not walk the client's ~70,000 import-time objects again
+    # (a stall of every webhook in flight); see CloudRunLauncher.open.
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    assert isinstance(cloud_settings.backend, CloudRunSettings)
+    async with cloudrun.CloudRunLauncher.open(cloud_settings.backend):
+        assert gc.get_freeze_count() > 10_000
