@@ -127,7 +127,7 @@ class _Route:
         # One pass over the template, so a value that looks like a slot stays text.
         out = [self.texts[0]]
         for slot, text in zip(self.slots, self.texts[1:], strict=True):
-            # As MessageToJson escapes a string (json.dumps; checked by from_client).
+            # As MessageToJson escapes a string (json.dumps; see SessionRunJob.checked).
             out += (json.dumps(values[slot])[1:-1], text)
         return "".join(out)
 
@@ -135,8 +135,7 @@ class _Route:
 class SessionRunJob:
     """RunJob over the client's authorized session with a request built once per job."""
 
-    def __init__(self, client: run_v2.JobsClient, parts: _ClientParts) -> None:
-        self._client = client
+    def __init__(self, parts: _ClientParts) -> None:
         self._parts = parts
         # By job and env names (in order); pool threads may fill it concurrently, and a
         # route built twice is built the same.
@@ -147,15 +146,13 @@ class SessionRunJob:
         """The fast path, if this client release has the parts it uses and they build
         the client's own request for ``probe_job``; None otherwise."""
         parts = _ClientParts.find(client)
-        return None if parts is None else cls.checked(client, parts, probe_job)
+        return None if parts is None else cls.checked(parts, probe_job)
 
     @classmethod
-    def checked(
-        cls, client: run_v2.JobsClient, parts: _ClientParts, probe_job: str
-    ) -> SessionRunJob | None:
+    def checked(cls, parts: _ClientParts, probe_job: str) -> SessionRunJob | None:
         """A runner on ``parts`` if its body for a value that needs every kind of JSON
         escaping is the client's, byte for byte; None (and a warning) otherwise."""
-        runner = cls(client, parts)
+        runner = cls(parts)
         probe = {name: _PROBE_VALUE for name in OVERRIDE_NAMES}
         try:
             ours = runner._route(probe_job, OVERRIDE_NAMES).body(list(probe.values()))
@@ -170,8 +167,6 @@ class SessionRunJob:
         return runner
 
     def __call__(self, job_name: str, env: Mapping[str, str], timeout: float) -> str:
-        from google.api_core import exceptions
-
         names = tuple(env)
         route = self._routes.get((job_name, names)) or self._route(job_name, names)
         # The call JobsRestTransport._RunJob._get_response makes.
@@ -183,6 +178,8 @@ class SessionRunJob:
             data=route.body(list(env.values())),
         )
         if response.status_code >= 400:
+            from google.api_core import exceptions
+
             raise exceptions.from_http_response(response)
         operation = json.loads(response.content)
         if not isinstance(operation, dict):

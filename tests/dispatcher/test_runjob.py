@@ -109,9 +109,9 @@ def test_a_body_rendered_otherwise_than_the_client_does_is_refused(client, caplo
 
     changed = dataclasses.replace(parts, transcode=transcode_unescaped)
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert runjob.SessionRunJob.checked(client, changed, JOB) is None
+        assert runjob.SessionRunJob.checked(changed, JOB) is None
     assert "its body differs from the client's" in caplog.text
-    assert runjob.SessionRunJob.checked(client, parts, JOB) is not None
+    assert runjob.SessionRunJob.checked(parts, JOB) is not None
 
 
 def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) -> None:
@@ -120,7 +120,7 @@ def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) ->
     rule = [{"method": "post", "uri": "/v2/{name=projects/*/locations/*/jobs/*}:run"}]
     changed = dataclasses.replace(parts, http_options=rule)
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert runjob.SessionRunJob.checked(client, changed, JOB) is None
+        assert runjob.SessionRunJob.checked(changed, JOB) is None
     assert "does not carry the env values" in caplog.text
 
 
@@ -165,14 +165,18 @@ class _CannedApi:
 
 @pytest.fixture
 def canned() -> Iterator[Any]:
+    """A client of an API that answers with the given payload."""
     servers: list[_CannedApi] = []
+    clients: list[Any] = []
 
     def start(payload: Any) -> Any:
         servers.append(_CannedApi(payload))
-        client = _client(servers[-1].url)
-        return client
+        clients.append(_client(servers[-1].url))
+        return clients[-1]
 
     yield start
+    for client in clients:
+        client.transport.close()
     for server in servers:
         server.close()
 
