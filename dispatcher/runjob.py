@@ -37,6 +37,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from common.contract import OVERRIDE_NAMES
 
@@ -116,8 +117,9 @@ class _Route:
     """One job's RunJob request as the client builds it, env values left as slots."""
 
     method: str  # the session's method name, e.g. "post"
+    # With the query (``$alt``) encoded as requests would encode the client's
+    # ``params``: once here rather than on every call.
     url: str
-    params: list[tuple[str, str]]
     headers: dict[str, str]
     # The body's JSON cut at the env values: text, value slots[0], text, value slots[1], …
     texts: tuple[str, ...]
@@ -169,12 +171,11 @@ class SessionRunJob:
     def __call__(self, job_name: str, env: Mapping[str, str], timeout: float) -> str:
         names = tuple(env)
         route = self._routes.get((job_name, names)) or self._route(job_name, names)
-        # The call JobsRestTransport._RunJob._get_response makes.
+        # The call JobsRestTransport._RunJob._get_response makes (params in the URL).
         response = getattr(self._parts.session, route.method)(
             route.url,
             timeout=timeout,
             headers=route.headers,
-            params=route.params,
             data=route.body(list(env.values())),
         )
         if response.status_code >= 400:
@@ -204,10 +205,10 @@ class SessionRunJob:
         if sorted(slots) != list(range(len(names))):
             # Each value must land in the body exactly once, or a value would be lost.
             raise ValueError(f"the client's RunJob body does not carry the env values: {body}")
+        params = rest_helpers.flatten_query_params(query, strict=True)
         route = _Route(
             method=transcoded["method"],
-            url=f"{self._parts.host}{transcoded['uri']}",
-            params=rest_helpers.flatten_query_params(query, strict=True),
+            url=f"{self._parts.host}{transcoded['uri']}?{urlencode(params, doseq=True)}",
             headers={**dict(metadata), "Content-Type": "application/json"},
             texts=tuple(pieces[0::2]),
             slots=slots,

@@ -1,7 +1,8 @@
 """Dispatcher benchmark (``make bench-dispatcher``): a script, not a timed test.
 
 Everything on loopback against the fake Cloud Run Admin API (``python -m
-fakes.cloudrun``, its own process), with bytecode compiled for every module
+fakes.cloudrun``, its own process, a fresh one for each phase and each warm run), with
+bytecode compiled for every module
 measured on both sides (the images compile at install; docs/design.md "Start-up time"):
 
 1. cold start: spawn → first ``202`` of ``python -m dispatcher``, against spawn → first
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
+import contextlib
 import http.client
 import importlib.util
 import json
@@ -38,7 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -351,13 +353,22 @@ class WarmRun:
 
 @dataclass
 class Setup:
+    work: Path
     registry: Path
     model_ids: list[str]
     log: Path
     hello_dir: Path
-    fast_fake_pid: int
-    fast_url: str
-    slow_url: str
+
+
+@contextlib.contextmanager
+def fake_api(setup: Setup, latency: float) -> Iterator[tuple[int, str]]:
+    """A fresh fake Cloud Run API for one phase: (pid, url). Fresh, because the fake
+    keeps every execution it started and gets slower as they pile up."""
+    proc, url = start_fake(setup.work, latency)
+    try:
+        yield proc.pid, url
+    finally:
+        stop(proc)
 
 
 def with_dispatcher(
@@ -378,11 +389,10 @@ def measure_cold(setup: Setup, runs: int) -> tuple[list[float], list[float]]:
     frequency) hits both alike."""
     hello: list[float] = []
     dispatcher: list[float] = []
-    for _ in range(runs):
-        hello.append(cold_hello(setup.hello_dir))
-        dispatcher.append(
-            cold_dispatcher(setup.fast_url, setup.registry, setup.model_ids[0], setup.log)
-        )
+    with fake_api(setup, 0.0) as (_, url):
+        for _ in range(runs):
+            hello.append(cold_hello(setup.hello_dir))
+            dispatcher.append(cold_dispatcher(url, setup.registry, setup.model_ids[0], setup.log))
     return hello, dispatcher
 
 
@@ -391,32 +401,38 @@ def measure_burst(setup: Setup) -> LoadResult:
         triggers = [f"burst-{i}-{uuid.uuid4().hex[:6]}" for i in range(BURST_MODELS)]
         return asyncio.run(send_many(base, setup.model_ids, triggers, concurrency=BURST_MODELS))
 
-    result = with_dispatcher(setup, setup.slow_url, burst)
+    with fake_api(setup, BURST_API_LATENCY_S) as (_, url):
+        result = with_dispatcher(setup, url, burst)
     assert isinstance(result, LoadResult)
     return result
 
 
 def measure_warm(setup: Setup, requests: int) -> WarmRun:
+    with fake_api(setup, 0.0) as (fake_pid, url):
+        return _warm_run(setup, requests, fake_pid, url)
+
+
+def _warm_run(setup: Setup, requests: int, fake_pid: int, url: str) -> WarmRun:
     def warm(base: str, proc: subprocess.Popen) -> WarmRun:
         warmup = [f"warmup-{i}-{uuid.uuid4().hex[:6]}" for i in range(WARM_UP_REQUESTS)]
         asyncio.run(send_many(base, setup.model_ids, warmup, WARM_CONCURRENCY))
         triggers = [f"warm-{i}-{uuid.uuid4().hex[:6]}" for i in range(requests)]
         cpu_before = cpu_seconds(proc.pid)
-        fake_before = cpu_seconds(setup.fast_fake_pid)
+        fake_before = cpu_seconds(fake_pid)
         own_before = time.process_time()
         result = asyncio.run(send_many(base, setup.model_ids, triggers, WARM_CONCURRENCY))
         per_webhook_ms = 1000 / requests
         return WarmRun(
             load=result,
             cpu_ms=(cpu_seconds(proc.pid) - cpu_before) * per_webhook_ms,
-            fake_cpu_ms=(cpu_seconds(setup.fast_fake_pid) - fake_before) * per_webhook_ms,
+            fake_cpu_ms=(cpu_seconds(fake_pid) - fake_before) * per_webhook_ms,
             client_cpu_ms=(time.process_time() - own_before) * per_webhook_ms,
             rss_mib=rss_mib(proc.pid)[0],
             peak_mib=rss_mib(proc.pid)[1],
             load_average=os.getloadavg()[0],
         )
 
-    run = with_dispatcher(setup, setup.fast_url, warm)
+    run = with_dispatcher(setup, url, warm)
     assert isinstance(run, WarmRun)
     return run
 
@@ -443,29 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         checked = ensure_bytecode(hello_dir)
         registry = work / "models.toml"
         model_ids = write_registry(registry, BURST_MODELS)
-        fakes: list[subprocess.Popen] = []
-        try:
-            fast_fake, fast_url = start_fake(work, 0.0)
-            fakes.append(fast_fake)
-            slow_fake, slow_url = start_fake(work, BURST_API_LATENCY_S)
-            fakes.append(slow_fake)
-            print(f"bytecode compiled for: {', '.join(checked)}")
-            cpus = os.cpu_count()
-            print(f"python {sys.version.split()[0]}, {cpus} CPUs, loopback, fake Cloud Run API")
-            print(f"load average at start: {_load_average()}")
-            setup = Setup(
-                registry,
-                model_ids,
-                work / "dispatcher.log",
-                hello_dir,
-                fast_fake.pid,
-                fast_url,
-                slow_url,
-            )
-            return run(args, setup)
-        finally:
-            for fake in fakes:
-                stop(fake)
+        print(f"bytecode compiled for: {', '.join(checked)}")
+        cpus = os.cpu_count()
+        print(f"python {sys.version.split()[0]}, {cpus} CPUs, loopback, fake Cloud Run API")
+        print(f"load average at start: {_load_average()}")
+        return run(args, Setup(work, registry, model_ids, work / "dispatcher.log", hello_dir))
 
 
 def _load_average() -> str:
