@@ -254,7 +254,8 @@ class _ClientParts:
             transcode,
         ):
             log.warning(
-                "google-cloud-run's REST transport has changed: RunJob goes through "
+                "the client's transport lacks what the fast RunJob path reuses (not REST, "
+                "or a google-cloud-run release moved it): RunJob goes through "
                 "JobsClient.run_job (correct, about 1 ms more CPU per webhook)"
             )
             return None

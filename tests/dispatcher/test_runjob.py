@@ -128,7 +128,12 @@ def test_a_non_rest_transport_falls_back_to_the_client(caplog) -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import run_v2
 
-    grpc_client = run_v2.JobsClient(transport="grpc", credentials=AnonymousCredentials())
+    # Loopback endpoint: a gRPC channel connects only when called, and this one never is.
+    grpc_client = run_v2.JobsClient(
+        transport="grpc",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": "127.0.0.1:9"},
+    )
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
         assert isinstance(runjob.choose(grpc_client, JOB), runjob.ClientRunJob)
     assert "RunJob goes through JobsClient.run_job" in caplog.text
