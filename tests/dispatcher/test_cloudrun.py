@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
+from dispatcher import cloudrun, runjob
 from dispatcher.settings import CloudRunSettings, RetryPolicy, Settings
 from fakes.cloudrun import FakeCloudRun
 from tests.dispatcher.conftest import (
@@ -33,9 +36,25 @@ def _with_retry(settings: Settings, **changes: Any) -> Settings:
     return _with_cloud_run(settings, retry=dataclasses.replace(settings.backend.retry, **changes))
 
 
-@pytest.fixture
-async def client(make_client: Any, cloud_settings: Settings) -> Any:
-    return await make_client(cloud_settings)
+@pytest.fixture(params=["session", "client"])
+async def client(request: Any, make_client: Any, cloud_settings: Settings) -> Any:
+    """The app with the launcher it opens itself (the fast RunJob path), and with one on
+    the plain ``JobsClient.run_job`` path (the fallback): every test runs on both."""
+    if request.param == "session":
+        yield await make_client(cloud_settings)
+        return
+    backend = cloud_settings.backend
+    assert isinstance(backend, CloudRunSettings)
+    run_v2_client = cloudrun._make_client(backend)
+    executions = cloudrun._make_executions_client(backend)
+    executor = ThreadPoolExecutor(max_workers=cloudrun.LAUNCH_THREADS)
+    launcher = cloudrun.CloudRunLauncher(
+        backend, run_v2_client, executor, executions, runjob.ClientRunJob(run_v2_client)
+    )
+    yield await make_client(cloud_settings, launcher=launcher)
+    executor.shutdown()
+    run_v2_client.transport.close()
+    executions.transport.close()
 
 
 async def test_run_request_carries_exactly_the_four_overrides(client, fake_cloud_run) -> None:
@@ -246,3 +265,13 @@ async def test_proxy_variables_in_the_environment_do_not_divert_launches(
     resp = await client.post(pred_url(), json=body("trig-proxy"))
     assert resp.status == 202, await resp.text()
     assert [run.env["TRIGGER_ID"] for run in fake_cloud_run.runs] == ["trig-proxy"]
+
+
+async def test_opening_the_launcher_freezes_what_the_imports_left(cloud_settings) -> None:
+    # A full collection must not walk the client's ~70,000 import-time objects again
+    # (a stall of every webhook in flight); see CloudRunLauncher.open.
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    assert isinstance(cloud_settings.backend, CloudRunSettings)
+    async with cloudrun.CloudRunLauncher.open(cloud_settings.backend):
+        assert gc.get_freeze_count() > 10_000
