@@ -121,108 +121,119 @@ _TUPLE_SIZES = {"EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
 
 def inspect_pickle(data: bytes) -> PickleFacts:
     """Read the facts above from pickle bytes without importing or running anything."""
-    protocol: int | None = None
-    modules: set[str] = set()
-    references: set[str] = set()
-    code_fields: set[int] = set()
-    stack: list[Any] = []
-    memo: dict[int, Any] = {}
-
-    def pop_to_mark() -> list[Any]:
-        items = []
-        while True:
-            item = stack.pop()
-            if item is _MARK:
-                return items[::-1]
-            items.append(item)
-
-    def add_module(name: Any) -> None:
-        if isinstance(name, str) and name:
-            modules.add(name.split(".", 1)[0])
-            references.add(name)
-
+    machine = _Machine()
     try:
         for op, arg, _pos in pickletools.genops(data):
-            name = op.name
-            if name == "PROTO":
-                protocol = arg
-            elif name in _STRING_OPS:
-                stack.append(arg)
-            elif name == "MARK":
-                stack.append(_MARK)
-            elif name == "MEMOIZE":
-                memo[len(memo)] = stack[-1]
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                memo[arg] = stack[-1]
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo.get(arg))
-            elif name in ("GLOBAL", "INST"):
-                module, _, attr = str(arg).partition(" ")
-                add_module(module)
-                if name == "INST":
-                    pop_to_mark()
-                stack.append(_Global(module, attr))
-            elif name == "STACK_GLOBAL":
-                attr, module = stack.pop(), stack.pop()
-                add_module(module)
-                stack.append(_Global(str(module), str(attr)))
-            elif name in _TUPLE_SIZES:
-                size = _TUPLE_SIZES[name]
-                if size > len(stack):
-                    raise ValueError(f"{name} at an almost empty stack: not a well-formed pickle")
-                items = stack[len(stack) - size :]
-                del stack[len(stack) - size :]
-                stack.append(tuple(items))
-            elif name == "TUPLE":
-                stack.append(tuple(pop_to_mark()))
-            elif name == "REDUCE":
-                args, func = stack.pop(), stack.pop()
-                _note_call(func, args, add_module, code_fields)
-                stack.append(_Call(func, args))
-            elif name == "DUP":
-                stack.append(stack[-1])
-            else:
-                _generic(op, stack, pop_to_mark)
+            machine.step(op, arg)
     except Exception as exc:  # truncated, corrupt, or not a pickle at all
         problem: str | None = str(exc)
     else:
         problem = None
     return PickleFacts(
-        protocol,
-        tuple(sorted(modules)),
-        tuple(sorted(code_fields)),
+        machine.protocol,
+        tuple(sorted(machine.modules)),
+        tuple(sorted(machine.code_fields)),
         problem is None,
         problem,
-        tuple(sorted(references)),
+        tuple(sorted(machine.references)),
     )
 
 
-def _note_call(func: Any, args: Any, add_module: Any, code_fields: set[int]) -> None:
-    if not isinstance(args, tuple):
-        return
-    if isinstance(func, _Global) and func.name in _SUBIMPORT and args:
-        add_module(args[0])  # cloudpickle: subimport("lightgbm")
-    elif (
-        isinstance(func, _Call)
-        and isinstance(func.func, _Global)
-        and func.func.name == "_builtin_type"
-        and func.args == ("CodeType",)
-    ):
-        code_fields.add(len(args))  # CodeType(*fields) rebuilds a pickled function's code
+class _Machine:
+    """The pickle machine's stack and memo, simulated with opaque values: enough to see
+    which globals are loaded and which calls are made, never to build an object."""
 
+    def __init__(self) -> None:
+        self.protocol: int | None = None
+        self.modules: set[str] = set()  # top-level names
+        self.references: set[str] = set()  # full dotted names
+        self.code_fields: set[int] = set()
+        self.stack: list[Any] = []
+        self.memo: dict[int, Any] = {}
 
-def _generic(op: pickletools.OpcodeInfo, stack: list[Any], pop_to_mark: Any) -> None:
-    """Any other opcode: pop what it consumes, push opaque values for what it produces."""
-    before = op.stack_before
-    if pickletools.markobject in before:
-        pop_to_mark()
-        below = before.index(pickletools.markobject)
-    else:
-        below = len(before)
-    if below > len(stack):
-        raise ValueError(f"{op.name} at an almost empty stack: not a well-formed pickle")
-    del stack[len(stack) - below :]
-    stack.extend([None] * len(op.stack_after))
+    def step(self, op: pickletools.OpcodeInfo, arg: Any) -> None:
+        name, stack = op.name, self.stack
+        if name == "PROTO":
+            self.protocol = arg
+        elif name in _STRING_OPS:
+            stack.append(arg)
+        elif name == "MARK":
+            stack.append(_MARK)
+        elif name == "MEMOIZE":
+            self.memo[len(self.memo)] = stack[-1]
+        elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            self.memo[arg] = stack[-1]
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(self.memo.get(arg))
+        elif name in ("GLOBAL", "INST", "STACK_GLOBAL"):
+            self._global(name, arg)
+        elif name in _TUPLE_SIZES:
+            stack.append(tuple(self._pop(_TUPLE_SIZES[name], name)))
+        elif name == "TUPLE":
+            stack.append(tuple(self.pop_to_mark()))
+        elif name == "REDUCE":
+            args, func = stack.pop(), stack.pop()
+            self._note_call(func, args)
+            stack.append(_Call(func, args))
+        elif name == "DUP":
+            stack.append(stack[-1])
+        else:
+            self._generic(op)
+
+    def add_module(self, name: Any) -> None:
+        if isinstance(name, str) and name:
+            self.modules.add(name.split(".", 1)[0])
+            self.references.add(name)
+
+    def pop_to_mark(self) -> list[Any]:
+        items = []
+        while True:
+            item = self.stack.pop()
+            if item is _MARK:
+                return items[::-1]
+            items.append(item)
+
+    def _pop(self, count: int, op_name: str) -> list[Any]:
+        if count > len(self.stack):
+            raise ValueError(f"{op_name} at an almost empty stack: not a well-formed pickle")
+        items = self.stack[len(self.stack) - count :]
+        del self.stack[len(self.stack) - count :]
+        return items
+
+    def _global(self, name: str, arg: Any) -> None:
+        if name == "STACK_GLOBAL":
+            attr, module = self.stack.pop(), self.stack.pop()
+        else:
+            module, _, attr = str(arg).partition(" ")
+            if name == "INST":
+                self.pop_to_mark()
+        self.add_module(module)
+        self.stack.append(_Global(str(module), str(attr)))
+
+    def _note_call(self, func: Any, args: Any) -> None:
+        if not isinstance(args, tuple):
+            return
+        if isinstance(func, _Global) and func.name in _SUBIMPORT and args:
+            self.add_module(args[0])  # cloudpickle: subimport("lightgbm")
+        elif (
+            isinstance(func, _Call)
+            and isinstance(func.func, _Global)
+            and func.func.name == "_builtin_type"
+            and func.args == ("CodeType",)
+        ):
+            # CodeType(*fields) rebuilds a pickled function's code.
+            self.code_fields.add(len(args))
+
+    def _generic(self, op: pickletools.OpcodeInfo) -> None:
+        """Any other opcode: pop what it consumes, push opaque values for what it produces."""
+        before = op.stack_before
+        if pickletools.markobject in before:
+            self.pop_to_mark()
+            below = before.index(pickletools.markobject)
+        else:
+            below = len(before)
+        self._pop(below, op.name)
+        self.stack.extend([None] * len(op.stack_after))
 
 
 def this_python_code_fields() -> int | None:
