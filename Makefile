@@ -76,7 +76,11 @@ logs: ## structured logs of EXECUTION=… or MODEL=… [SINCE=7d] [LIMIT=…] [F
 cancel: ## cancel EXECUTION=…
 	@$(OPS) cancel
 
-.PHONY: schedule unschedule smoke
+.PHONY: schedule unschedule smoke report
+
+# report talks to Numerai through numerapi, which lives in .venv.
+report: bootstrap ## did every model submit? [ROUND=current|N] [MODEL=all|name|id,…] [FORMAT=json]
+	@$(RUN) python -m ops report
 
 schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip]
 	@$(OPS) schedule

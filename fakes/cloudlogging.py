@@ -8,14 +8,16 @@ read back through ``entries:list`` with a filter, like ``gcloud logging read`` a
   ``textPayload``. Every entry carries the ``cloud_run_job`` resource and the
   ``run.googleapis.com/execution_name`` / ``task_index`` labels the job-log filter
   (docs/reference.md) uses.
+- ``execution_failed_entry(...)`` is what Cloud Run itself writes when an execution
+  fails: a system-event audit entry (the alert policy of ``make alerts`` matches it).
 - ``list_entries(entries, body)`` answers ``POST /v2/entries:list``
   (``{"resourceNames", "filter", "orderBy", "pageSize", "pageToken"}``) the way the API
   does, evaluating the subset of the logging query language that the verbs write:
   comparisons (``=``, ``!=``, ``>=``, ``<=``, ``>``, ``<``, ``:``) of a field path
-  (``resource.type``, ``labels."a/b"``, ``jsonPayload.event``, ``timestamp``) with a
-  quoted value (or a bare word without dots or colons), joined by ``AND``/``OR``,
-  ``NOT`` and parentheses. Anything else is a 400 naming what the fake does not
-  understand, so an unexpected filter fails loudly.
+  (``resource.type``, ``labels."a/b"``, ``jsonPayload.event``, ``timestamp``,
+  ``severity`` — compared by level) with a quoted value (or a bare word without dots or
+  colons), joined by ``AND``/``OR``, ``NOT`` and parentheses. Anything else is a 400
+  naming what the fake does not understand, so an unexpected filter fails loudly.
 
 FakeCloudRun serves ``list_entries`` for the entries its executions wrote; the installed
 ``gcloud logging read`` reaches it as its proxy (``CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING``).
@@ -133,6 +135,50 @@ def job_log_entries(
             entry["jsonPayload"] = payload
         entries.append(entry)
     return entries
+
+
+# Cloud Run's audit log of system events: where it records an execution that failed.
+SYSTEM_EVENT_LOG = "cloudaudit.googleapis.com/system_event"
+AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
+# google.rpc.Code FAILED_PRECONDITION: the status a failed execution's record carries.
+FAILED_PRECONDITION = 9
+
+
+def execution_failed_entry(
+    *,
+    project: str,
+    region: str,
+    job: str,
+    execution: str,
+    succeeded_tasks: int,
+    task_count: int,
+    epoch: float,
+) -> dict[str, Any]:
+    """The entry Cloud Run writes when an execution fails (a task's non-zero exit, a
+    timeout, a kill): a system-event audit entry at ERROR on the job's resource, its
+    ``protoPayload.status.message`` the execution's failure. It is written by Cloud Run,
+    not by the job, so it exists when the job wrote nothing (a crash, a timeout)."""
+    message = (
+        f"Execution {execution} has failed to complete, "
+        f"{succeeded_tasks}/{task_count} tasks were a success."
+    )
+    return {
+        "insertId": secrets.token_hex(_INSERT_ID_BYTES),
+        "logName": f"projects/{project}/logs/" + quote(SYSTEM_EVENT_LOG, safe=""),
+        "resource": {
+            "type": "cloud_run_job",
+            "labels": {"project_id": project, "job_name": job, "location": region},
+        },
+        "timestamp": rfc3339(epoch),
+        "receiveTimestamp": rfc3339(epoch),
+        "severity": "ERROR",
+        "protoPayload": {
+            "@type": AUDIT_LOG_TYPE,
+            "status": {"code": FAILED_PRECONDITION, "message": message},
+            "serviceName": "run.googleapis.com",
+            "resourceName": f"namespaces/{project}/executions/{execution}",
+        },
+    }
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -284,14 +330,19 @@ def _lookup(entry: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def _compare(actual: Any, op: str, expected: str, is_time: bool) -> bool:
+def _compare(actual: Any, op: str, expected: str, kind: str) -> bool:
     if actual is None:
         return op == "!="
     if op == ":":
         text = actual if isinstance(actual, str) else json.dumps(actual)
         return expected.lower() in text.lower()
-    if is_time:
+    if kind == "time":
         left, right = _parse_time(str(actual)), _parse_time(expected)
+    elif kind == "severity":
+        # Severities compare by level (severity>=ERROR also matches CRITICAL), not by name.
+        if expected.upper() not in SEVERITIES:
+            raise ValueError(expected)
+        left, right = SEVERITIES.index(str(actual)), SEVERITIES.index(expected.upper())
     elif isinstance(actual, bool | int | float):
         left, right = float(actual), float(expected)
     elif isinstance(actual, str):
@@ -314,9 +365,13 @@ def _evaluate(node: Any, entry: Mapping[str, Any]) -> bool:
         return all(results) if node.kind == "AND" else any(results)
     if isinstance(node, _Not):
         return not _evaluate(node.term, entry)
-    is_time = node.path[-1] in ("timestamp", "receiveTimestamp")
+    kind = "plain"
+    if node.path[-1] in ("timestamp", "receiveTimestamp"):
+        kind = "time"
+    elif node.path == ("severity",):
+        kind = "severity"
     try:
-        return _compare(_lookup(entry, node.path), node.op, node.value, is_time)
+        return _compare(_lookup(entry, node.path), node.op, node.value, kind)
     except ValueError:
         raise FilterError(
             f"fake Cloud Logging: cannot compare {'.'.join(node.path)} with {node.value!r}"

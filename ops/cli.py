@@ -16,6 +16,7 @@ from typing import IO
 from common.contract import EXIT_CONFIG, EXIT_FAILED
 from ops import observe, release, rerun, schedule, setup, webhook
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
+from ops.report.verb import run_report
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
 from ops.smoke.verb import run_smoke
 
@@ -64,6 +65,11 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
         "delete the Cloud Scheduler job(s) of MODEL's Cloud Run job(s) (default all)",
         {"--model": "MODEL", "--scheduler-region": "SCHEDULER_REGION"},
     ),
+    "report": (
+        "did every model submit this round? one row per model: submitted, failed (why), "
+        "skipped, running or missing",
+        {"--model": "MODEL", "--round": "ROUND", "--format": "FORMAT"},
+    ),
     "smoke": (
         "send a test webhook for MODEL, follow the execution, print its logs, find the "
         "submission on Numerai",
@@ -79,6 +85,7 @@ _RUNNERS: dict[str, Verb] = {
     "webhook-url": webhook.run_webhook_url,
     "schedule": schedule.run_schedule,
     "unschedule": schedule.run_unschedule,
+    "report": run_report,
 }
 
 

@@ -33,6 +33,8 @@ _EXECUTION = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 # RFC 3339 with up to nanoseconds; datetime takes microseconds.
 _FRACTION = re.compile(r"\.(\d{1,6})\d*")
 _LIMIT = re.compile(r"^[1-9]\d{0,4}$")
+# Clocks of this machine, Cloud Run and Numerai differ: time bounds get this slack.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def parse_limit(environ: Mapping[str, str], default: int) -> int:

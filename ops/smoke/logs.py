@@ -11,7 +11,7 @@ from common.registry import ModelEntry, Registry
 from ops import observe
 from ops.gcloud import Gcloud
 from ops.settings import OpsSettings
-from ops.smoke.stage import CLOCK_SKEW, Say, SmokeFailed
+from ops.smoke.stage import Say, SmokeFailed
 
 # Cloud Logging shows entries seconds (rarely a minute) after they are written.
 LOG_READ_ATTEMPTS = 6
@@ -43,7 +43,7 @@ def read_logs(
     say: Say,
 ) -> dict[str, Any] | None:
     """Print the execution's log entries; the model's summary payload, if logged."""
-    selector = observe.log_filter(execution, [], observe.log_time(since - CLOCK_SKEW))
+    selector = observe.log_filter(execution, [], observe.log_time(since - observe.CLOCK_SKEW))
     args = observe.log_read_args(s, selector, observe.DEFAULT_LOG_LIMIT)
     entries: list[dict[str, Any]] = []
     for attempt in range(LOG_READ_ATTEMPTS):

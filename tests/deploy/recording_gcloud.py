@@ -17,8 +17,9 @@ Scheduling (``make schedule``): Cloud Scheduler jobs (``state["scheduler_jobs"]`
 does), Cloud Run job IAM policies, the project number, and the Cloud Scheduler service
 agent's role, granted when cloudscheduler.googleapis.com is enabled as Google does
 (``state["scheduler_agent_auto_grant"] = False`` plays a project that predates that).
-With $FAKE_GCLOUD_REAL set to the installed gcloud, ``logging read`` is recorded and
-then run by the real gcloud (whose CLOUDSDK_* proxy settings send it to a local fake).
+With $FAKE_GCLOUD_REAL set to the installed gcloud, ``logging read`` and ``run jobs
+executions list`` are recorded and then run by the real gcloud (whose CLOUDSDK_* proxy
+settings send them to a local fake).
 """
 
 from __future__ import annotations
@@ -214,17 +215,15 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         print(f"Execution [{pos[3]}-abcde] has successfully started running.", file=sys.stderr)
         return 0
     if pos[:4] == ["run", "jobs", "executions", "list"]:
+        if os.environ.get("FAKE_GCLOUD_REAL"):
+            return _real(argv)
         print(json.dumps(state.get("executions", [])))
         return 0
     if pos[:4] == ["run", "jobs", "executions", "cancel"]:
         return 0
     if pos[:2] == ["logging", "read"]:
-        real = os.environ.get("FAKE_GCLOUD_REAL")
-        if real:
-            proc = subprocess.run([real, *argv], capture_output=True, text=True, check=False)
-            sys.stdout.write(proc.stdout)
-            sys.stderr.write(proc.stderr)
-            return proc.returncode
+        if os.environ.get("FAKE_GCLOUD_REAL"):
+            return _real(argv)
         print(json.dumps(state.get("log_entries", [])))
         return 0
     if pos[:2] == ["builds", "submit"]:
@@ -232,6 +231,15 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         return 0
     print(f"fake gcloud: unhandled command: {argv}", file=sys.stderr)
     return UNHANDLED
+
+
+def _real(argv: list[str]) -> int:
+    """Hand the call to the real gcloud ($FAKE_GCLOUD_REAL), which reaches a local fake."""
+    proc = subprocess.run([os.environ["FAKE_GCLOUD_REAL"], *argv], capture_output=True,
+                          text=True, check=False)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
 
 
 def _scheduler(pos: list[str], opt: dict[str, str], state: dict) -> int:
