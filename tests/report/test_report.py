@@ -157,7 +157,7 @@ def test_one_submitted_one_failed_one_missing(
     (sub,) = deployment.numerai.submissions
     current = deployment.numerai.current_round
     assert run.stdout.startswith(f"round {current} (opened ")
-    assert f": 1 of 3 model(s) submitted\n" in run.stdout
+    assert ": 1 of 3 model(s) submitted\n" in run.stdout
     alpha = _row(run.stdout, "alpha")
     assert re.match(rf"alpha +submitted +\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d +webhook +"
                     rf"{WEBHOOK_TRIGGER} +submission {sub.id}$", alpha), alpha
