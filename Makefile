@@ -76,7 +76,7 @@ logs: ## structured logs of EXECUTION=… or MODEL=… [SINCE=7d] [LIMIT=…] [F
 cancel: ## cancel EXECUTION=…
 	@$(OPS) cancel
 
-.PHONY: schedule unschedule smoke report
+.PHONY: schedule unschedule smoke report alerts alerts-off
 
 # report talks to Numerai through numerapi, which lives in .venv.
 report: bootstrap ## did every model submit? [ROUND=current|N] [MODEL=all|name|id,…] [FORMAT=json]
@@ -87,6 +87,12 @@ schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TI
 
 unschedule: ## delete the schedule(s) of MODEL's job(s) (default all); keeps the account
 	@$(OPS) unschedule
+
+alerts: ## e-mail EMAIL=… (comma list) when a model or an execution fails (Cloud Monitoring)
+	@$(OPS) alerts
+
+alerts-off: ## remove the alert policies and e-mail channels `make alerts` created
+	@$(OPS) alerts-off
 
 # smoke talks to the Cloud Run API and Numerai (google-cloud-run, numerapi): in .venv.
 smoke: bootstrap ## test webhook for MODEL=… → execution → logs → submission on Numerai

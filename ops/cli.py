@@ -15,6 +15,7 @@ from typing import IO
 
 from common.contract import EXIT_CONFIG, EXIT_FAILED
 from ops import observe, release, rerun, schedule, setup, webhook
+from ops.alerts.verb import run_alerts, run_alerts_off
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
 from ops.report.verb import run_report
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
@@ -70,6 +71,12 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
         "skipped, running or missing",
         {"--model": "MODEL", "--round": "ROUND", "--format": "FORMAT"},
     ),
+    "alerts": (
+        "e-mail EMAIL when a model fails or an execution fails or times out (Cloud "
+        "Monitoring alert policies; idempotent)",
+        {"--email": "EMAIL"},
+    ),
+    "alerts-off": ("remove the alert policies and e-mail channels `alerts` created", {}),
     "smoke": (
         "send a test webhook for MODEL, follow the execution, print its logs, find the "
         "submission on Numerai",
@@ -86,6 +93,8 @@ _RUNNERS: dict[str, Verb] = {
     "schedule": schedule.run_schedule,
     "unschedule": schedule.run_unschedule,
     "report": run_report,
+    "alerts": run_alerts,
+    "alerts-off": run_alerts_off,
 }
 
 

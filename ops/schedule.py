@@ -38,6 +38,7 @@ from typing import IO, Any
 from common.contract import IF_SUBMITTED_CHOICES, IF_SUBMITTED_ENV, ROUND_CURRENT
 from ops import iam, models, rerun
 from ops.gcloud import Gcloud
+from ops.services import ensure_apis
 from ops.settings import ConfigError, OpsSettings
 
 # Numerai's rounds open Tuesday to Saturday at 13:00 UTC; Tue–Fri rounds close an hour
@@ -155,14 +156,6 @@ def plan(s: OpsSettings, environ: Mapping[str, str]) -> list[Schedule]:
     return [Schedule(schedule_name(ex.job), ex) for ex in executions]
 
 
-def _ensure_api(g: Gcloud, s: OpsSettings) -> None:
-    listed = g.read(
-        ["services", "list", "--enabled", f"--project={s.project}", "--format=value(config.name)"]
-    )
-    if SCHEDULER_API not in (listed or "").split():
-        g.run(["services", "enable", SCHEDULER_API, f"--project={s.project}"])
-
-
 def _ensure_account(g: Gcloud, s: OpsSettings) -> bool:
     project = f"--project={s.project}"
     if g.exists(["iam", "service-accounts", "describe", s.scheduler_sa_email, project]):
@@ -210,7 +203,7 @@ def run_schedule(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[
 
     # Nothing is created for a job that is not deployed.
     rerun.check_jobs_exist(s, g, [sched.job for sched in schedules])
-    _ensure_api(g, s)
+    ensure_apis(g, s, [SCHEDULER_API])
     created_sa = _ensure_account(g, s)
     number = g.read(["projects", "describe", s.project, "--format=value(projectNumber)"])
     granted = [

@@ -13,7 +13,14 @@ from typing import Any
 
 from common.contract import (
     ALL_MODELS,
+    FIELD_EVENT,
+    FIELD_REASON,
+    FIELD_SUBMISSION_ID,
     IF_SUBMITTED_ENV,
+    LABEL_EXECUTION,
+    LABEL_MODEL_ID,
+    LABEL_ROUND,
+    LABEL_TRIGGER_ID,
     MODEL_ID_ENV,
     SUMMARY_EVENTS,
     TRIGGER_ID_ENV,
@@ -73,14 +80,15 @@ def summary_filter(rnd: Round, model_ids: list[str]) -> str:
     """The round's summary lines; a line without a round (the job could not ask Numerai
     which round is open) counts for the round it was written in."""
     since = (rnd.opened or dt.datetime.now(dt.UTC) - dt.timedelta(days=1)) - observe.CLOCK_SKEW
-    events = " OR ".join(f'jsonPayload.event="{e}"' for e in SUMMARY_EVENTS)
+    events = " OR ".join(f'jsonPayload.{FIELD_EVENT}="{e}"' for e in SUMMARY_EVENTS)
     parts = [
         'resource.type="cloud_run_job"',
         f"({events})",
-        f'(labels.round="{rnd.number}" OR labels.round="")',
+        f'(labels.{LABEL_ROUND}="{rnd.number}" OR labels.{LABEL_ROUND}="")',
     ]
     if model_ids:
-        parts.append("(" + " OR ".join(f'labels.model_id="{m}"' for m in model_ids) + ")")
+        ids = " OR ".join(f'labels.{LABEL_MODEL_ID}="{m}"' for m in model_ids)
+        parts.append(f"({ids})")
     parts.append(f'timestamp>="{observe.log_time(since)}"')
     if rnd.until is not None:
         parts.append(f'timestamp<"{observe.log_time(rnd.until + observe.CLOCK_SKEW)}"')
@@ -91,18 +99,18 @@ def _summary(entry: Mapping[str, Any], rnd: Round) -> Summary | None:
     payload = entry.get("jsonPayload")
     labels = entry.get("labels") or {}
     at = observe.parse_time(entry.get("timestamp"))
-    if not isinstance(payload, dict) or payload.get("event") not in SUMMARY_EVENTS or not at:
+    if not isinstance(payload, dict) or payload.get(FIELD_EVENT) not in SUMMARY_EVENTS or not at:
         return None
-    if labels.get("round") not in (str(rnd.number), ""):
+    if labels.get(LABEL_ROUND) not in (str(rnd.number), ""):
         return None
     return Summary(
-        model_id=str(labels.get("model_id", "")).lower(),
-        event=str(payload["event"]),
+        model_id=str(labels.get(LABEL_MODEL_ID, "")).lower(),
+        event=str(payload[FIELD_EVENT]),
         at=at,
-        reason=_text(payload.get("reason")),
-        submission_id=_text(payload.get("submission_id")),
-        execution=_text(labels.get("execution") or labels.get(EXECUTION_NAME_LABEL)),
-        trigger_id=_text(labels.get("trigger_id")),
+        reason=_text(payload.get(FIELD_REASON)),
+        submission_id=_text(payload.get(FIELD_SUBMISSION_ID)),
+        execution=_text(labels.get(LABEL_EXECUTION) or labels.get(EXECUTION_NAME_LABEL)),
+        trigger_id=_text(labels.get(LABEL_TRIGGER_ID)),
     )
 
 
