@@ -82,10 +82,10 @@ cancel: ## cancel EXECUTION=…
 report: bootstrap ## did every model submit? [ROUND=current|N] [MODEL=all|name|id,…] [FORMAT=json]
 	@$(RUN) python -m ops report
 
-schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip]
+schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip] [CATCHUP=1: the catch-up check, CRON="40 13 * * 1-6"]
 	@$(OPS) schedule
 
-unschedule: ## delete the schedule(s) of MODEL's job(s) (default all); keeps the account
+unschedule: ## delete the schedule(s) of MODEL's job(s) (default all) [CATCHUP=1: the catch-up check]; keeps the account
 	@$(OPS) unschedule
 
 alerts: ## e-mail EMAIL=… (comma list) when a model or an execution fails (Cloud Monitoring)

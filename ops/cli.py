@@ -60,11 +60,12 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
             "--scheduler-region": "SCHEDULER_REGION",
             "--scheduler-sa": "SCHEDULER_SA",
             "--if-submitted": "IF_SUBMITTED",
+            "--catchup": "CATCHUP",
         },
     ),
     "unschedule": (
         "delete the Cloud Scheduler job(s) of MODEL's Cloud Run job(s) (default all)",
-        {"--model": "MODEL", "--scheduler-region": "SCHEDULER_REGION"},
+        {"--model": "MODEL", "--scheduler-region": "SCHEDULER_REGION", "--catchup": "CATCHUP"},
     ),
     "report": (
         "did every model submit this round? one row per model: submitted, failed (why), "
