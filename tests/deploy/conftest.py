@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from fakes.cloudrun import FAKE_DOMAIN, FakeCloudRun
+from fakes.gcloud import gcloud_env, gcloud_path
+
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).with_name("recording_gcloud.py")
 PROJECT = "proj-numerai-123"
@@ -128,6 +131,16 @@ class FakeGcloud:
 @pytest.fixture
 def gcloud(tmp_path: Path) -> FakeGcloud:
     return FakeGcloud(tmp_path)
+
+
+def via_real_gcloud(fake: FakeCloudRun, scratch: Path) -> dict[str, str]:
+    """Environment that makes the stand-in hand ``logging read`` and ``run jobs executions
+    list`` to the real gcloud, whose proxy is ``fake`` (its Cloud Run and Logging APIs)."""
+    real = gcloud_env(fake, scratch)
+    env = {k: v for k, v in real.items() if k.startswith("CLOUDSDK_")}
+    env["CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING"] = f"http://logging.{FAKE_DOMAIN}/"
+    env["FAKE_GCLOUD_REAL"] = str(gcloud_path())
+    return env
 
 
 def mutating(argvs: list[list[str]]) -> list[list[str]]:

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from fakes.gcloud import gcloud_env, gcloud_path
-from tests.deploy.conftest import PROJECT, REGION, FakeGcloud, Run
+from fakes.gcloud import gcloud_path
+from tests.deploy.conftest import (
+    PROJECT,
+    REGION,
+    REPO,
+    VERB_TIMEOUT,
+    FakeGcloud,
+    Run,
+    via_real_gcloud,
+)
 from tests.job.support import PUBLIC_ID, SECRET_KEY
 from tests.report.deployment import ALPHA, BETA, PERSON, WEBHOOK_TRIGGER, Deployment
 
@@ -31,16 +41,12 @@ def project(gcloud: FakeGcloud) -> FakeGcloud:
 
 
 def _report(project: FakeGcloud, deployment: Deployment, tmp_path: Path, **env: str) -> Run:
-    real = gcloud_env(deployment.cloudrun, tmp_path / "real-gcloud")
-    cloudsdk = {k: v for k, v in real.items() if k.startswith("CLOUDSDK_")}
-    cloudsdk["CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING"] = "http://logging.fake.test/"
     variables = {
         "PROJECT": PROJECT,
         "REGION": REGION,
         "NUMERAI_MODELS_FILE": str(deployment.registry),
         "NUMERAI_API_URL": deployment.numerai.url,
-        "FAKE_GCLOUD_REAL": str(gcloud_path()),
-        **cloudsdk,
+        **via_real_gcloud(deployment.cloudrun, tmp_path / "real-gcloud"),
     }
     return project.ops("report", **{**variables, **env})
 
@@ -201,3 +207,31 @@ def test_make_report(project: FakeGcloud, deployment: Deployment) -> None:
     assert run.code == 0, run.output
     assert "dry run: would ask Numerai for round 7 and the submissions of 1 model(s)" in run.stdout
 
+
+
+def test_a_refused_log_read_is_exit_1_naming_it(
+    project: FakeGcloud, deployment: Deployment, tmp_path: Path
+) -> None:
+    project.update(fail={"logging read": {
+        "stderr": "ERROR: (gcloud.logging.read) PERMISSION_DENIED: Permission "
+                  "'logging.logEntries.list' denied on resource"}})
+    run = _report(project, deployment, tmp_path)
+    assert run.code == 1, run.output
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: `gcloud logging read")
+    assert "logging.logEntries.list" in last
+    assert "MODEL" not in run.stdout  # no table from half the sources
+
+
+def test_without_numerapi_it_says_to_use_make(project: FakeGcloud, tmp_path: Path) -> None:
+    """`python3 -m ops report` outside .venv: exit 2 naming the way to run it."""
+    env = project.env(PROJECT=PROJECT, REGION=REGION, NUMERAI_PUBLIC_ID=PUBLIC_ID,
+                      NUMERAI_SECRET_KEY=SECRET_KEY)
+    # -S: no site-packages, so no numerapi (ops itself is standard library only).
+    proc = subprocess.run([sys.executable, "-S", "-m", "ops", "report"], cwd=REPO, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=VERB_TIMEOUT, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: report needs numerapi: run it as `make report` (it uses .venv)")
+    assert PUBLIC_ID not in proc.stderr + proc.stdout
