@@ -8,8 +8,6 @@ read back through ``entries:list`` with a filter, like ``gcloud logging read`` a
   ``textPayload``. Every entry carries the ``cloud_run_job`` resource and the
   ``run.googleapis.com/execution_name`` / ``task_index`` labels the job-log filter
   (docs/reference.md) uses.
-- ``execution_failed_entry(...)`` is what Cloud Run itself writes when an execution
-  fails: a system-event audit entry (the alert policy of ``make alerts`` matches it).
 - ``list_entries(entries, body)`` answers ``POST /v2/entries:list``
   (``{"resourceNames", "filter", "orderBy", "pageSize", "pageToken"}``) the way the API
   does, evaluating the subset of the logging query language that the verbs write:
@@ -19,7 +17,8 @@ read back through ``entries:list`` with a filter, like ``gcloud logging read`` a
   colons), joined by ``AND``/``OR``, ``NOT`` and parentheses. Anything else is a 400
   naming what the fake does not understand, so an unexpected filter fails loudly.
 
-FakeCloudRun serves ``list_entries`` for the entries its executions wrote; the installed
+FakeCloudRun serves ``list_entries`` for the entries its executions wrote (and those it
+writes itself for a failed execution, ``fakes/cloudrun/audit.py``); the installed
 ``gcloud logging read`` reaches it as its proxy (``CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING``).
 Standard library only.
 """
@@ -135,50 +134,6 @@ def job_log_entries(
             entry["jsonPayload"] = payload
         entries.append(entry)
     return entries
-
-
-# Cloud Run's audit log of system events: where it records an execution that failed.
-SYSTEM_EVENT_LOG = "cloudaudit.googleapis.com/system_event"
-AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog"
-# google.rpc.Code FAILED_PRECONDITION: the status a failed execution's record carries.
-FAILED_PRECONDITION = 9
-
-
-def execution_failed_entry(
-    *,
-    project: str,
-    region: str,
-    job: str,
-    execution: str,
-    succeeded_tasks: int,
-    task_count: int,
-    epoch: float,
-) -> dict[str, Any]:
-    """The entry Cloud Run writes when an execution fails (a task's non-zero exit, a
-    timeout, a kill): a system-event audit entry at ERROR on the job's resource, its
-    ``protoPayload.status.message`` the execution's failure. It is written by Cloud Run,
-    not by the job, so it exists when the job wrote nothing (a crash, a timeout)."""
-    message = (
-        f"Execution {execution} has failed to complete, "
-        f"{succeeded_tasks}/{task_count} tasks were a success."
-    )
-    return {
-        "insertId": secrets.token_hex(_INSERT_ID_BYTES),
-        "logName": f"projects/{project}/logs/" + quote(SYSTEM_EVENT_LOG, safe=""),
-        "resource": {
-            "type": "cloud_run_job",
-            "labels": {"project_id": project, "job_name": job, "location": region},
-        },
-        "timestamp": rfc3339(epoch),
-        "receiveTimestamp": rfc3339(epoch),
-        "severity": "ERROR",
-        "protoPayload": {
-            "@type": AUDIT_LOG_TYPE,
-            "status": {"code": FAILED_PRECONDITION, "message": message},
-            "serviceName": "run.googleapis.com",
-            "resourceName": f"namespaces/{project}/executions/{execution}",
-        },
-    }
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fakes.cloudlogging import execution_failed_entry
+from fakes.cloudrun.audit import execution_failed_entry
 from fakes.cloudrun.records import (
     DEFAULT_JOB_ENV,
     DEFAULT_TASK_TIMEOUT,
@@ -100,7 +100,7 @@ class CloudRunState(GoogleApiFake):
 
     def _log_failure(self, execution: Execution, succeeded_tasks: int) -> None:
         """Cloud Run's own record of a failed execution, whatever its tasks printed
-        (``fakes/cloudlogging.execution_failed_entry``). Called holding the lock."""
+        (``fakes/cloudrun/audit.py``). Called holding the lock."""
         self.log_entries.append(
             execution_failed_entry(
                 project=execution.project,
