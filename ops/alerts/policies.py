@@ -145,7 +145,6 @@ def wanted_policies(
             "alertStrategy": {
                 "notificationRateLimit": {"period": RATE_LIMIT},
                 "autoClose": AUTO_CLOSE,
-                "notificationPrompts": ["OPENED"],
             },
             "documentation": {
                 "mimeType": "text/markdown",

@@ -78,6 +78,8 @@ def _apply_policy(
     """Create, update or leave one policy; what was done."""
     mine = [p for p in found if (p.get("userLabels") or {}).get(LABEL_KEY) == kind]
     current = mine[0] if mine else None
+    for extra in mine[1:]:  # a second copy (two runs at once): one is enough
+        g.run([*POLICIES, "delete", str(extra.get("name")), f"--project={s.project}", "--quiet"])
     if current is not None:
         channels = sorted(current.get("notificationChannels") or [])
         if same(wanted, {**current, "notificationChannels": channels}):
@@ -92,8 +94,6 @@ def _apply_policy(
         return "created"
     # Given a whole policy, update replaces it (no field mask): exactly the file.
     g.run([*POLICIES, "update", str(current.get("name")), *where], capture=True)
-    for extra in mine[1:]:  # a second copy (two runs at once): one is enough
-        g.run([*POLICIES, "delete", str(extra.get("name")), f"--project={s.project}", "--quiet"])
     return "updated"
 
 

@@ -213,3 +213,18 @@ def test_make_alerts_and_alerts_off(gcloud: FakeGcloud) -> None:
     run = gcloud.make("alerts-off", PROJECT=PROJECT, REGION=REGION)
     assert run.code == 0, run.output
     assert gcloud.load()["alert_policies"] == [] and gcloud.load()["channels"] == []
+
+
+def test_a_second_copy_of_a_policy_is_deleted(gcloud: FakeGcloud) -> None:
+    assert _alerts(gcloud, EMAIL=EMAIL).code == 0
+    state = gcloud.load()
+    copy = json.loads(json.dumps(_policies(gcloud)["model-failed"]))
+    copy["name"] = f"projects/{PROJECT}/alertPolicies/copy"
+    state["alert_policies"].append(copy)
+    gcloud.save(state)
+    gcloud.clear()
+    run = _alerts(gcloud, EMAIL=EMAIL)
+    assert run.code == 0, run.output
+    assert _changes(gcloud) == [[*POLICIES, "delete", copy["name"], f"--project={PROJECT}",
+                                 "--quiet"]]
+    assert len(gcloud.load()["alert_policies"]) == 2
