@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from common.contract import MODEL_ID_ENV, ROUND_CURRENT, ROUND_ENV
+from common.contract import LABEL_MODEL_ID, MODEL_ID_ENV, ROUND_CURRENT, ROUND_ENV
 from common.registry import Registry
 from ops import models
 from ops.gcloud import Gcloud
@@ -217,7 +217,7 @@ def log_filter(execution: str | None, model_ids: list[str], since: str) -> str:
     if execution:
         parts.append(f'labels."run.googleapis.com/execution_name"="{execution}"')
     if model_ids:
-        terms = [f'labels.model_id="{m}"' for m in model_ids]
+        terms = [f'labels.{LABEL_MODEL_ID}="{m}"' for m in model_ids]
         parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
     parts.append(f'timestamp>="{since}"')
     return " AND ".join(parts)
@@ -242,7 +242,7 @@ def _plain(value: Any) -> str:
 def render_entry(entry: Mapping[str, Any], registry: Registry | None) -> str:
     labels = entry.get("labels") or {}
     payload = entry.get("jsonPayload")
-    model_id = labels.get("model_id", "")
+    model_id = labels.get(LABEL_MODEL_ID, "")
     found = registry.by_id(model_id) if registry and model_id else None
     model = found.name if found else model_id
     if isinstance(payload, dict):

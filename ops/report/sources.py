@@ -16,7 +16,6 @@ from common.contract import (
     FIELD_EVENT,
     FIELD_REASON,
     FIELD_SUBMISSION_ID,
-    IF_SUBMITTED_ENV,
     LABEL_EXECUTION,
     LABEL_MODEL_ID,
     LABEL_ROUND,
@@ -64,7 +63,6 @@ class Run:
     creator: str
     model_ids: str  # the NUMERAI_MODEL_ID override: "all" or a comma list
     trigger_id: str
-    if_submitted: str
     message: str  # the Completed condition's message (why it failed)
 
     def covers(self, model_id: str) -> bool:
@@ -147,7 +145,6 @@ def _run(execution: Mapping[str, Any]) -> Run:
         creator=str((meta.get("annotations") or {}).get(CREATOR_ANNOTATION, "")),
         model_ids=env.get(MODEL_ID_ENV, ""),
         trigger_id=env.get(TRIGGER_ID_ENV, ""),
-        if_submitted=env.get(IF_SUBMITTED_ENV, ""),
         message=_completed_message(execution),
     )
 

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from common.contract import SUMMARY_EVENTS
+from common.contract import LABEL_MODEL_ID, SUMMARY_EVENTS
 from common.registry import ModelEntry, Registry
 from ops import observe
 from ops.gcloud import Gcloud
@@ -25,7 +25,7 @@ def _summary(entries: list[dict[str, Any]], model_id: str) -> dict[str, Any] | N
         if (
             isinstance(payload, dict)
             and payload.get("event") in SUMMARY_EVENTS
-            and labels.get("model_id") == model_id
+            and labels.get(LABEL_MODEL_ID) == model_id
         ):
             return payload
     return None

@@ -37,8 +37,7 @@ def _summary(event: str, minutes: int, execution: str = "numerai-job-aaaaa", **f
 
 def _run(name: str, minutes: int, state: str, creator: str = IDS.dispatcher, **fields) -> Run:
     values = {"name": name, "job": "numerai-job", "state": state, "created": _at(minutes),
-              "creator": creator, "model_ids": MODEL.id, "trigger_id": "",
-              "if_submitted": "", "message": ""}
+              "creator": creator, "model_ids": MODEL.id, "trigger_id": "", "message": ""}
     return Run(**{**values, **fields})
 
 
