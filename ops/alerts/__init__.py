@@ -11,12 +11,15 @@ removes exactly these and nothing else:
   Run jobs), its label extractors lifting the model's name, the round, the execution and
   the summary line's ``reason`` into the incident, the notification's subject and text;
 - alert policy "numerai-cloudrun: an execution failed": a log-match condition on the
-  entry Cloud Run itself writes when an execution of those jobs fails (a task's
-  non-zero exit, a timeout, a kill, a crash before any summary line): a system-event
-  audit entry at ERROR (``logs/cloudaudit.googleapis.com%2Fsystem_event``), its
-  ``protoPayload.status.message`` ("Execution J-x has failed to complete, 0/1 tasks
-  were a success.") in the incident. A failed model also fails its execution, so it
-  sends both mails: the model's says why.
+  entries Cloud Run itself writes, at ERROR, when an execution of those jobs fails (a
+  task's non-zero exit, a timeout, a kill, a crash before any summary line): a
+  system-event audit entry (``logs/cloudaudit.googleapis.com%2Fsystem_event``, its
+  ``protoPayload.status.message`` "Execution J-x has failed to complete, 0/1 tasks were
+  a success.") and the job's system log (``logs/run.googleapis.com%2Fvarlog%2Fsystem``,
+  e.g. a task out of memory, in ``textPayload``); either text goes into the incident.
+  Both logs are matched: public sources disagree on which one carries the execution's
+  failure, and an alert that never fires is the failure that matters. A failed model
+  also fails its execution, so it sends both mails: the model's says why.
 
 A log-match condition is a policy of its own (one condition each) and must set a
 notification rate limit: one mail per 5 minutes (the minimum) for each combination of

@@ -32,8 +32,11 @@ EXECUTION_FAILED = "execution-failed"
 RATE_LIMIT = "300s"
 # An incident with no new matching entry for this long closes itself (30 min: the least).
 AUTO_CLOSE = "1800s"
-# Where Cloud Run records that an execution failed (an audit log of system events).
+# Where Cloud Run records that an execution failed: its audit log of system events
+# ("Execution J-x has failed to complete, …" in protoPayload.status.message); and its
+# system log of the job's tasks (textPayload at ERROR: out of memory, a task's failure).
 SYSTEM_EVENT_LOG = "cloudaudit.googleapis.com/system_event"
+SYSTEM_LOG = "run.googleapis.com/varlog/system"
 # Cloud Monitoring's documentation variable for a label a log-match condition extracted.
 _VAR = "${{log.extracted_label.{}}}"
 # An address as Cloud Monitoring's e-mail channel takes it (one, no display name).
@@ -64,11 +67,14 @@ def model_failed_filter(jobs: Sequence[str]) -> str:
 
 
 def execution_failed_filter(project: str, jobs: Sequence[str]) -> str:
-    """Cloud Run's own record of a failed execution of those jobs."""
-    log = f"projects/{project}/logs/" + quote(SYSTEM_EVENT_LOG, safe="")
+    """Cloud Run's own records (not the job's) of a failed execution of those jobs."""
+    logs = " OR ".join(
+        f'logName="projects/{project}/logs/{quote(log, safe="")}"'
+        for log in (SYSTEM_EVENT_LOG, SYSTEM_LOG)
+    )
     return (
-        f'resource.type="cloud_run_job" AND {_jobs_clause(jobs)} AND '
-        f'logName="{log}" AND severity>=ERROR'
+        f'resource.type="cloud_run_job" AND {_jobs_clause(jobs)} AND ({logs}) AND '
+        "severity>=ERROR"
     )
 
 
@@ -103,7 +109,7 @@ def _model_failed(jobs: Sequence[str]) -> tuple[str, dict[str, Any]]:
 
 
 def _execution_failed(project: str, jobs: Sequence[str]) -> tuple[str, dict[str, Any]]:
-    job, message = _VAR.format("job"), _VAR.format("message")
+    job, message = _VAR.format("job"), _VAR.format("message") + _VAR.format("text")
     content = (
         f"Cloud Run: {message}\n\nAn execution of job {job} failed: a model failed (its own "
         "alert says why), or the execution crashed, ran out of memory or time before it "
@@ -116,7 +122,9 @@ def _execution_failed(project: str, jobs: Sequence[str]) -> tuple[str, dict[str,
             "filter": execution_failed_filter(project, jobs),
             "labelExtractors": {
                 "job": "EXTRACT(resource.labels.job_name)",
+                # One of the two is there: the audit entry's message, the system log's text.
                 "message": "EXTRACT(protoPayload.status.message)",
+                "text": "EXTRACT(textPayload)",
             },
         },
     }

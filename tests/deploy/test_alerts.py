@@ -19,6 +19,7 @@ EMAIL = "me@example.com"
 POLICIES = ["alpha", "monitoring", "policies"]
 CHANNELS = ["beta", "monitoring", "channels"]
 SYSTEM_EVENT = f"projects/{PROJECT}/logs/cloudaudit.googleapis.com%2Fsystem_event"
+SYSTEM_LOG = f"projects/{PROJECT}/logs/run.googleapis.com%2Fvarlog%2Fsystem"
 
 
 def _alerts(gcloud: FakeGcloud, verb: str = "alerts", **env: str):
@@ -59,9 +60,10 @@ def test_first_run_makes_a_channel_and_two_policies(gcloud: FakeGcloud) -> None:
     }
     assert execution["conditions"][0]["conditionMatchedLog"] == {
         "filter": 'resource.type="cloud_run_job" AND (resource.labels.job_name="numerai-job") '
-                  f'AND logName="{SYSTEM_EVENT}" AND severity>=ERROR',
+                  f'AND (logName="{SYSTEM_EVENT}" OR logName="{SYSTEM_LOG}") AND severity>=ERROR',
         "labelExtractors": {"job": "EXTRACT(resource.labels.job_name)",
-                            "message": "EXTRACT(protoPayload.status.message)"},
+                            "message": "EXTRACT(protoPayload.status.message)",
+                            "text": "EXTRACT(textPayload)"},
     }
     for policy in (model, execution):
         assert policy["notificationChannels"] == [channel["name"]]
@@ -73,7 +75,8 @@ def test_first_run_makes_a_channel_and_two_policies(gcloud: FakeGcloud) -> None:
         "numerai-cloudrun: model ${log.extracted_label.model} failed in round "
         "${log.extracted_label.round}")
     assert "Reason: ${log.extracted_label.reason}" in model["documentation"]["content"]
-    assert "Cloud Run: ${log.extracted_label.message}" in execution["documentation"]["content"]
+    assert ("Cloud Run: ${log.extracted_label.message}${log.extracted_label.text}"
+            in execution["documentation"]["content"])
     assert f"e-mail channel for {EMAIL}: created" in run.stdout
     assert "alert policy 'numerai-cloudrun: a model failed': created" in run.stdout
     assert "mails me@example.com" in run.stdout

@@ -2,9 +2,10 @@
 
 The entries are those of deployment.py's round: the job's own lines for alpha
 (submitted) and beta (failed), and the entry the Cloud Run fake writes for beta's failed
-execution. Each policy's filter must select exactly its failure, through the fake Cloud
-Logging's evaluator (which refuses syntax it does not know), and each label extractor
-must find its field on the selected entry, so the mail can name the model and the reason.
+execution (plus lines of Cloud Run's system log, built here). Each policy's filter must
+select exactly its failure, through the fake Cloud Logging's evaluator (which refuses
+syntax it does not know), and each label extractor must find its field on the selected
+entry, so the mail can name the model and the reason.
 """
 
 from __future__ import annotations
@@ -59,6 +60,26 @@ def test_the_execution_policy_selects_cloud_runs_record_of_the_failure(
         "job": "numerai-job",
         "message": f"Execution {deployment.beta_execution} has failed to complete, 0/1 tasks "
                    "were a success.",
+        "text": None,
     }
     # alpha's execution succeeded: nothing of it matches.
     assert deployment.alpha_execution not in str(entry)
+
+
+def _system_log(severity: str, text: str) -> dict[str, Any]:
+    """A line of Cloud Run's system log of a job's tasks."""
+    return {
+        "logName": f"projects/{PROJECT}/logs/run.googleapis.com%2Fvarlog%2Fsystem",
+        "resource": {"type": "cloud_run_job", "labels": {"job_name": "numerai-job"}},
+        "severity": severity,
+        "textPayload": text,
+    }
+
+
+def test_the_execution_policy_also_selects_an_error_of_cloud_runs_system_log() -> None:
+    oom = _system_log("ERROR", "Memory limit of 4096 MiB exceeded with 4100 MiB used.")
+    started = _system_log("INFO", "Container called exit(0).")
+    selected = [e for e in (oom, started) if matches(e, execution_failed_filter(PROJECT, JOBS))]
+    assert selected == [oom]
+    found = {key: _extract(oom, x) for key, x in _extractors("execution-failed").items()}
+    assert found == {"job": "numerai-job", "message": None, "text": oom["textPayload"]}
