@@ -39,14 +39,15 @@ def headline(rnd: Round, rows: Sequence[Row]) -> str:
     return f"round {rnd.number}{opened}: {done} of {len(rows)} model(s) submitted"
 
 
-def next_steps(rows: Sequence[Row]) -> list[str]:
-    """What to type next for the models that did not submit."""
+def next_steps(rnd: Round, rows: Sequence[Row]) -> list[str]:
+    """What to type next for the models that did not submit (a rerun only while the
+    round is open: Numerai accepts nothing for a closed one)."""
     late = [r.model.name for r in rows if r.state != SUBMITTED]
     if not late:
         return []
     steps = [f"why: make logs MODEL=<name>, e.g. make logs MODEL={late[0]}"]
     idle = [r.model.name for r in rows if r.state not in (SUBMITTED, RUNNING)]
-    if idle:
+    if idle and rnd.until is None:
         steps.append(f"submit now (once the cause is fixed): make rerun MODEL={','.join(idle)}")
     return steps
 
@@ -63,7 +64,7 @@ def table(rnd: Round, rows: Sequence[Row], secrets: Sequence[str]) -> str:
         ]
         for r in rows
     ]
-    lines = [headline(rnd, rows), render_table(HEADER, cells), *next_steps(rows)]
+    lines = [headline(rnd, rows), render_table(HEADER, cells), *next_steps(rnd, rows)]
     return "\n".join(lines)
 
 

@@ -173,6 +173,7 @@ def test_an_earlier_round_without_runs_is_all_missing(
     assert ": 0 of 3 model(s) submitted" in run.stdout
     for name in ("alpha", "beta", "gamma"):
         assert re.match(rf"{name} +missing ", _row(run.stdout, name))
+    assert "make rerun" not in run.stdout  # Numerai accepts nothing for a past round
     (read,) = [a for a in project.argvs() if a[:2] == ["logging", "read"]]
     assert f'(labels.round="{earlier}" OR labels.round="")' in read[2]
     assert 'timestamp<"' in read[2]  # bounded by the next round's opening
