@@ -81,13 +81,23 @@ cancel: ## cancel EXECUTION=…
 rotate-token: bootstrap ## new webhook token, old one still accepted, new URLs set on Numerai; FINISH=1 drops the old one
 	@$(RUN) python -m ops rotate-token
 
-.PHONY: schedule unschedule smoke
+.PHONY: schedule unschedule smoke report alerts alerts-off
 
-schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip]
+# report talks to Numerai through numerapi, which lives in .venv.
+report: bootstrap ## did every model submit? [ROUND=current|N] [MODEL=all|name|id,…] [FORMAT=json]
+	@$(RUN) python -m ops report
+
+schedule: ## Cloud Scheduler runs MODEL (default all) [CRON="15 13 * * 2-6"] [TIMEZONE=Etc/UTC] [IF_SUBMITTED=skip] [CATCHUP=1: the catch-up check, CRON="40 13 * * 1-6"]
 	@$(OPS) schedule
 
-unschedule: ## delete the schedule(s) of MODEL's job(s) (default all); keeps the account
+unschedule: ## delete the schedule(s) of MODEL's job(s) (default all) [CATCHUP=1: the catch-up check]; keeps the account
 	@$(OPS) unschedule
+
+alerts: ## e-mail EMAIL=… (comma list) when a model or an execution fails (Cloud Monitoring)
+	@$(OPS) alerts
+
+alerts-off: ## remove the alert policies and e-mail channels `make alerts` created
+	@$(OPS) alerts-off
 
 # smoke talks to the Cloud Run API and Numerai (google-cloud-run, numerapi): in .venv.
 smoke: bootstrap ## test webhook for MODEL=… → execution → logs → submission on Numerai

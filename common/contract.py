@@ -51,8 +51,21 @@ PUBLIC_ID_SECRET = "numerai-public-id"  # noqa: S105 - a secret's name
 SECRET_KEY_SECRET = "numerai-secret"  # noqa: S105 - a secret's name
 WEBHOOK_TOKEN_SECRET = "numerai-webhook-token"  # noqa: S105 - a secret's name
 
+# --- The job's log lines: Cloud Logging labels on every line about a model ---------------
+# job/runner.py writes them; `make logs`, `make smoke`, `make report` and the alert policies
+# of `make alerts` filter on them and extract them.
+LABEL_MODEL_ID = "model_id"
+LABEL_MODEL_NAME = "model_name"
+LABEL_ROUND = "round"  # the round number; "" when the job could not learn the open round
+LABEL_TRIGGER_ID = "trigger_id"
+LABEL_EXECUTION = "execution"  # the Cloud Run execution (CLOUD_RUN_EXECUTION)
+
 # --- The job's per-model summary line (the last line it logs for each model) ------------
-# `"event"` is one of these; `make smoke` and `make report` read it.
+# Its JSON payload (job/results.py log_summary) holds these fields; `"event"` is one of the
+# events below. `make smoke`, `make report` and the alert policies read them.
+FIELD_EVENT = "event"
+FIELD_REASON = "reason"  # why it failed or was skipped
+FIELD_SUBMISSION_ID = "submission_id"
 EVENT_SUBMITTED = "submitted"
 EVENT_FAILED = "failed"
 EVENT_SKIPPED = "skipped"

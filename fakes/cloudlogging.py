@@ -12,12 +12,13 @@ read back through ``entries:list`` with a filter, like ``gcloud logging read`` a
   (``{"resourceNames", "filter", "orderBy", "pageSize", "pageToken"}``) the way the API
   does, evaluating the subset of the logging query language that the verbs write:
   comparisons (``=``, ``!=``, ``>=``, ``<=``, ``>``, ``<``, ``:``) of a field path
-  (``resource.type``, ``labels."a/b"``, ``jsonPayload.event``, ``timestamp``) with a
-  quoted value (or a bare word without dots or colons), joined by ``AND``/``OR``,
-  ``NOT`` and parentheses. Anything else is a 400 naming what the fake does not
-  understand, so an unexpected filter fails loudly.
+  (``resource.type``, ``labels."a/b"``, ``jsonPayload.event``, ``timestamp``,
+  ``severity`` — compared by level) with a quoted value (or a bare word without dots or
+  colons), joined by ``AND``/``OR``, ``NOT`` and parentheses. Anything else is a 400
+  naming what the fake does not understand, so an unexpected filter fails loudly.
 
-FakeCloudRun serves ``list_entries`` for the entries its executions wrote; the installed
+FakeCloudRun serves ``list_entries`` for the entries its executions wrote (and those it
+writes itself for a failed execution, ``fakes/cloudrun/audit.py``); the installed
 ``gcloud logging read`` reaches it as its proxy (``CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING``).
 Standard library only.
 """
@@ -284,14 +285,19 @@ def _lookup(entry: Mapping[str, Any], path: Sequence[str]) -> Any:
     return value
 
 
-def _compare(actual: Any, op: str, expected: str, is_time: bool) -> bool:
+def _compare(actual: Any, op: str, expected: str, kind: str) -> bool:
     if actual is None:
         return op == "!="
     if op == ":":
         text = actual if isinstance(actual, str) else json.dumps(actual)
         return expected.lower() in text.lower()
-    if is_time:
+    if kind == "time":
         left, right = _parse_time(str(actual)), _parse_time(expected)
+    elif kind == "severity":
+        # Severities compare by level (severity>=ERROR also matches CRITICAL), not by name.
+        if expected.upper() not in SEVERITIES:
+            raise ValueError(expected)
+        left, right = SEVERITIES.index(str(actual)), SEVERITIES.index(expected.upper())
     elif isinstance(actual, bool | int | float):
         left, right = float(actual), float(expected)
     elif isinstance(actual, str):
@@ -314,9 +320,13 @@ def _evaluate(node: Any, entry: Mapping[str, Any]) -> bool:
         return all(results) if node.kind == "AND" else any(results)
     if isinstance(node, _Not):
         return not _evaluate(node.term, entry)
-    is_time = node.path[-1] in ("timestamp", "receiveTimestamp")
+    kind = "plain"
+    if node.path[-1] in ("timestamp", "receiveTimestamp"):
+        kind = "time"
+    elif node.path == ("severity",):
+        kind = "severity"
     try:
-        return _compare(_lookup(entry, node.path), node.op, node.value, is_time)
+        return _compare(_lookup(entry, node.path), node.op, node.value, kind)
     except ValueError:
         raise FilterError(
             f"fake Cloud Logging: cannot compare {'.'.join(node.path)} with {node.value!r}"

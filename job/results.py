@@ -15,7 +15,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.contract import EVENT_DRY_RUN, EVENT_FAILED, EVENT_SKIPPED, EVENT_SUBMITTED
+from common.contract import (
+    EVENT_DRY_RUN,
+    EVENT_FAILED,
+    EVENT_SKIPPED,
+    EVENT_SUBMITTED,
+    FIELD_EVENT,
+    FIELD_REASON,
+    FIELD_SUBMISSION_ID,
+)
 from common.registry import ModelEntry
 
 # Stage durations are logged to the millisecond; finer is noise.
@@ -92,15 +100,15 @@ def log_summary(
     if result.note:
         what = f"{what} ({result.note})"
     fields: dict[str, object] = {
-        "event": result.event,
-        "submission_id": result.submission_id,
+        FIELD_EVENT: result.event,
+        FIELD_SUBMISSION_ID: result.submission_id,
         "rows": result.rows,
         "round": round_num,
         "is_test": is_test,
         "durations": result.durations,
     }
     if result.reason is not None:
-        fields["reason"] = result.reason
+        fields[FIELD_REASON] = result.reason
     if result.output is not None:
         fields["output"] = str(result.output)
     error = result.error

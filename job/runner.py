@@ -16,6 +16,11 @@ from common.contract import (
     EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_OK,
+    LABEL_EXECUTION,
+    LABEL_MODEL_ID,
+    LABEL_MODEL_NAME,
+    LABEL_ROUND,
+    LABEL_TRIGGER_ID,
     ROUND_CURRENT,
     ROUND_ENV,
     ROUND_TEST,
@@ -83,7 +88,7 @@ def _run(
             log_summary(logger, entry, failed, round_num=None, is_test=is_test)
         return EXIT_FAILED
     outputs = plan_outputs(settings, requested, share, round_num)
-    base = base.with_labels(round=str(round_num))
+    base = base.with_labels(**{LABEL_ROUND: str(round_num)})
     what = f"round {round_num}: {len(share)} model(s) in this task"
     base.info(
         what + (" (dry run)" if settings.dry_run else ""),
@@ -180,13 +185,14 @@ def plan_outputs(
 
 
 def _base_labels(settings: Settings) -> dict[str, str]:
-    labels = {"trigger_id": settings.trigger_id or ""}
+    labels = {LABEL_TRIGGER_ID: settings.trigger_id or ""}
     if settings.execution:
-        labels["execution"] = settings.execution
+        labels[LABEL_EXECUTION] = settings.execution
     if settings.execution or settings.task_count > 1:
         labels["task_index"] = str(settings.task_index)
     return labels
 
 
 def _model_logger(base: LabelledLogger, entry: ModelEntry, round_num: int | str) -> LabelledLogger:
-    return base.with_labels(model_id=entry.id, model_name=entry.name, round=str(round_num))
+    labels = {LABEL_MODEL_ID: entry.id, LABEL_MODEL_NAME: entry.name, LABEL_ROUND: str(round_num)}
+    return base.with_labels(**labels)

@@ -15,7 +15,9 @@ from typing import IO
 
 from common.contract import EXIT_CONFIG, EXIT_FAILED
 from ops import observe, release, rerun, rotate, schedule, setup, webhook
+from ops.alerts.verb import run_alerts, run_alerts_off
 from ops.gcloud import DEFAULT_BACKOFF, Gcloud, OpsError
+from ops.report.verb import run_report
 from ops.settings import ConfigError, OpsSettings, load_settings, parse_flag
 from ops.smoke.verb import run_smoke
 
@@ -62,12 +64,24 @@ _VERBS: dict[str, tuple[str, dict[str, str]]] = {
             "--scheduler-region": "SCHEDULER_REGION",
             "--scheduler-sa": "SCHEDULER_SA",
             "--if-submitted": "IF_SUBMITTED",
+            "--catchup": "CATCHUP",
         },
     ),
     "unschedule": (
         "delete the Cloud Scheduler job(s) of MODEL's Cloud Run job(s) (default all)",
-        {"--model": "MODEL", "--scheduler-region": "SCHEDULER_REGION"},
+        {"--model": "MODEL", "--scheduler-region": "SCHEDULER_REGION", "--catchup": "CATCHUP"},
     ),
+    "report": (
+        "did every model submit this round? one row per model: submitted, failed (why), "
+        "skipped, running or missing",
+        {"--model": "MODEL", "--round": "ROUND", "--format": "FORMAT"},
+    ),
+    "alerts": (
+        "e-mail EMAIL when a model fails or an execution fails or times out (Cloud "
+        "Monitoring alert policies; idempotent)",
+        {"--email": "EMAIL"},
+    ),
+    "alerts-off": ("remove the alert policies and e-mail channels `alerts` created", {}),
     "smoke": (
         "send a test webhook for MODEL, follow the execution, print its logs, find the "
         "submission on Numerai",
@@ -84,6 +98,9 @@ _RUNNERS: dict[str, Verb] = {
     "rotate-token": rotate.run_rotate_token,
     "schedule": schedule.run_schedule,
     "unschedule": schedule.run_unschedule,
+    "report": run_report,
+    "alerts": run_alerts,
+    "alerts-off": run_alerts_off,
 }
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from common.contract import MODEL_ID_ENV, ROUND_CURRENT, ROUND_ENV
+from common.contract import LABEL_MODEL_ID, MODEL_ID_ENV, ROUND_CURRENT, ROUND_ENV
 from common.registry import Registry
 from ops import models
 from ops.gcloud import Gcloud
@@ -33,6 +33,8 @@ _EXECUTION = re.compile(r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 # RFC 3339 with up to nanoseconds; datetime takes microseconds.
 _FRACTION = re.compile(r"\.(\d{1,6})\d*")
 _LIMIT = re.compile(r"^[1-9]\d{0,4}$")
+# Clocks of this machine, Cloud Run and Numerai differ: time bounds get this slack.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def parse_limit(environ: Mapping[str, str], default: int) -> int:
@@ -215,7 +217,7 @@ def log_filter(execution: str | None, model_ids: list[str], since: str) -> str:
     if execution:
         parts.append(f'labels."run.googleapis.com/execution_name"="{execution}"')
     if model_ids:
-        terms = [f'labels.model_id="{m}"' for m in model_ids]
+        terms = [f'labels.{LABEL_MODEL_ID}="{m}"' for m in model_ids]
         parts.append(terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")")
     parts.append(f'timestamp>="{since}"')
     return " AND ".join(parts)
@@ -240,7 +242,7 @@ def _plain(value: Any) -> str:
 def render_entry(entry: Mapping[str, Any], registry: Registry | None) -> str:
     labels = entry.get("labels") or {}
     payload = entry.get("jsonPayload")
-    model_id = labels.get("model_id", "")
+    model_id = labels.get(LABEL_MODEL_ID, "")
     found = registry.by_id(model_id) if registry and model_id else None
     model = found.name if found else model_id
     if isinstance(payload, dict):

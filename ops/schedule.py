@@ -1,4 +1,5 @@
-"""``make schedule [CRON=…] [MODEL=all] [TIMEZONE=Etc/UTC]`` and ``make unschedule``.
+"""``make schedule [CRON=…] [MODEL=all] [TIMEZONE=Etc/UTC] [CATCHUP=1]`` and
+``make unschedule [CATCHUP=1]``.
 
 Scheduled runs without any webhook: a Cloud Scheduler HTTP job POSTs to the Cloud Run
 Admin API's ``jobs/J:run`` with common.contract's overrides, authenticated with an OAuth
@@ -18,6 +19,19 @@ the current round:
   a model already submitted this round (e.g. by its webhook); unset, the job's own
   setting (default resubmit) applies.
 
+The catch-up check (``CATCHUP=1``): a second scheduler job per Cloud Run job, named
+``<job>-catchup``, with the same body plus ``NUMERAI_IF_SUBMITTED=skip`` (always): the
+job asks Numerai whether each model already has a submission for the open round and
+skips it if so (a few seconds, no data downloaded); only a model without one is run and
+submitted, late rather than never. It catches a round whose webhook never came (a
+Numerai hiccup, a webhook URL left stale by a token rotation) or whose run failed.
+Default time CATCHUP_CRON, 13:40 UTC Monday to Saturday: rounds open Tuesday to Saturday
+at 13:00 UTC; a Tuesday–Friday round closes at 14:00 UTC the same day, Saturday's on
+Monday at 14:00 UTC. 13:40 leaves the webhook's run 40 minutes to have finished and the
+catch-up 20 minutes to submit; Monday's run is the last chance for Saturday's round.
+``CRON=…`` moves it (keep it after your slowest model's usual finish and early enough
+to finish before 14:00). ``make unschedule CATCHUP=1`` removes it.
+
 Idempotent: the Admin API, the service account, each IAM binding and each scheduler
 job are described first; a scheduler job that exists is updated (same flags), so a
 second run changes nothing but re-applies the same settings.
@@ -35,21 +49,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from common.contract import IF_SUBMITTED_CHOICES, IF_SUBMITTED_ENV, ROUND_CURRENT
+from common.contract import (
+    IF_SUBMITTED_CHOICES,
+    IF_SUBMITTED_ENV,
+    IF_SUBMITTED_RESUBMIT,
+    IF_SUBMITTED_SKIP,
+    ROUND_CURRENT,
+)
 from ops import iam, models, rerun
 from ops.gcloud import Gcloud
-from ops.settings import ConfigError, OpsSettings
+from ops.services import ensure_apis
+from ops.settings import ConfigError, OpsSettings, parse_flag
 
 # Numerai's rounds open Tuesday to Saturday at 13:00 UTC; Tue–Fri rounds close an hour
 # later (14:00 UTC), Saturday's on Monday 14:00 UTC. A quarter past the hour leaves the
 # data time to be published and the run 45 minutes before the daily close.
 DEFAULT_CRON = "15 13 * * 2-6"
+# The catch-up check: 20 minutes before the weekday close, Monday too (the module
+# docstring has the timing against Numerai's rounds).
+CATCHUP_CRON = "40 13 * * 1-6"
 DEFAULT_TIMEZONE = "Etc/UTC"
 SCHEDULER_API = "cloudscheduler.googleapis.com"
 RUN_API = "https://run.googleapis.com/v2"
 # OAuth (not OIDC) tokens: the target is a Google API (*.googleapis.com).
 OAUTH_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 SCHEDULE_SUFFIX = "-schedule"
+CATCHUP_SUFFIX = "-catchup"
 # Cloud Scheduler refuses a job description longer than this (a user with a hundred
 # models would pass it by listing them all).
 DESCRIPTION_MAX = 500
@@ -70,14 +95,19 @@ _LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 class Schedule:
     name: str  # the Cloud Scheduler job id
     execute: rerun.Execute
+    catchup: bool = False  # the catch-up check (CATCHUP=1), not the regular run
 
     @property
     def job(self) -> str:
         return self.execute.job
 
+    @property
+    def what(self) -> str:
+        return "catch-up check" if self.catchup else "schedule"
 
-def schedule_name(job: str) -> str:
-    return job + SCHEDULE_SUFFIX
+
+def schedule_name(job: str, catchup: bool = False) -> str:
+    return job + (CATCHUP_SUFFIX if catchup else SCHEDULE_SUFFIX)
 
 
 def run_uri(s: OpsSettings, job: str) -> str:
@@ -94,13 +124,13 @@ def message_body(ex: rerun.Execute) -> dict[str, Any]:
     }
 
 
-def parse_cron(value: str | None) -> str:
-    cron = " ".join((value or "").split()) or DEFAULT_CRON
+def parse_cron(value: str | None, default: str = DEFAULT_CRON) -> str:
+    cron = " ".join((value or "").split()) or default
     fields = cron.split(" ")
     if len(fields) != _CRON_FIELDS or not all(_CRON_FIELD.match(f) for f in fields):
         raise ConfigError(
             f"CRON={value!r}: expected five unix-cron fields (minute hour day month weekday), "
-            f'e.g. CRON="{DEFAULT_CRON}"'
+            f'e.g. CRON="{default}"'
         )
     return cron
 
@@ -137,7 +167,21 @@ def scheduler_location(s: OpsSettings, environ: Mapping[str, str]) -> str:
     return value
 
 
+def parse_catchup_if_submitted(environ: Mapping[str, str]) -> str | None:
+    """IF_SUBMITTED: the job's own rule unless set; the catch-up check always skips."""
+    choice = parse_if_submitted(environ.get("IF_SUBMITTED"))
+    if not parse_flag(environ, "CATCHUP"):
+        return choice
+    if choice == IF_SUBMITTED_RESUBMIT:
+        raise ConfigError(
+            f"IF_SUBMITTED={IF_SUBMITTED_RESUBMIT} with CATCHUP=1: the catch-up check only "
+            "submits models that have no submission for the round (it always skips)"
+        )
+    return IF_SUBMITTED_SKIP
+
+
 def plan(s: OpsSettings, environ: Mapping[str, str]) -> list[Schedule]:
+    catchup = parse_flag(environ, "CATCHUP")
     registry = models.load(s.models_file)
     spec = environ.get("MODEL", "").strip() or models.ALL
     entries = models.resolve(registry, spec)
@@ -148,19 +192,11 @@ def plan(s: OpsSettings, environ: Mapping[str, str]) -> list[Schedule]:
         round_=ROUND_CURRENT,
         trigger=None,
     )
-    if_submitted = parse_if_submitted(environ.get("IF_SUBMITTED"))
+    if_submitted = parse_catchup_if_submitted(environ)
     if if_submitted is not None:
         extra = ((IF_SUBMITTED_ENV, if_submitted),)
         executions = [dataclasses.replace(ex, env=ex.env + extra) for ex in executions]
-    return [Schedule(schedule_name(ex.job), ex) for ex in executions]
-
-
-def _ensure_api(g: Gcloud, s: OpsSettings) -> None:
-    listed = g.read(
-        ["services", "list", "--enabled", f"--project={s.project}", "--format=value(config.name)"]
-    )
-    if SCHEDULER_API not in (listed or "").split():
-        g.run(["services", "enable", SCHEDULER_API, f"--project={s.project}"])
+    return [Schedule(schedule_name(ex.job, catchup), ex, catchup) for ex in executions]
 
 
 def _ensure_account(g: Gcloud, s: OpsSettings) -> bool:
@@ -181,7 +217,8 @@ def _ensure_account(g: Gcloud, s: OpsSettings) -> bool:
 
 
 def _http_flags(s: OpsSettings, sched: Schedule, cron: str, tz: str, body: Path) -> list[str]:
-    description = f"numerai-cloudrun: run {sched.job} for " + ", ".join(
+    doing = "catch-up check (submits only what is missing) on" if sched.catchup else "run"
+    description = f"numerai-cloudrun: {doing} {sched.job} for " + ", ".join(
         e.name for e in sched.execute.models
     )
     if len(description) > DESCRIPTION_MAX:
@@ -203,14 +240,15 @@ def _http_flags(s: OpsSettings, sched: Schedule, cron: str, tz: str, body: Path)
 
 def run_schedule(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[str]) -> int:
     schedules = plan(s, environ)
-    cron = parse_cron(environ.get("CRON"))
+    catchup = parse_flag(environ, "CATCHUP")
+    cron = parse_cron(environ.get("CRON"), CATCHUP_CRON if catchup else DEFAULT_CRON)
     tz = parse_timezone(environ.get("TIMEZONE"))
     location = scheduler_location(s, environ)
     where = [f"--location={location}", f"--project={s.project}"]
 
     # Nothing is created for a job that is not deployed.
     rerun.check_jobs_exist(s, g, [sched.job for sched in schedules])
-    _ensure_api(g, s)
+    ensure_apis(g, s, [SCHEDULER_API])
     created_sa = _ensure_account(g, s)
     number = g.read(["projects", "describe", s.project, "--format=value(projectNumber)"])
     granted = [
@@ -233,9 +271,10 @@ def run_schedule(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: IO[
                 verb, headers = "create", "--headers=Content-Type=application/json"
             g.run(["scheduler", "jobs", verb, "http", sched.name, *where, *flags, headers])
             names = ", ".join(e.name for e in sched.execute.models)
+            only = ", only those without a submission for the open round" if catchup else ""
             print(
-                f"schedule {sched.name} ({'updated' if exists else 'created'}): runs job "
-                f"{sched.job} for {names} at '{cron}' {tz}",
+                f"{sched.what} {sched.name} ({'updated' if exists else 'created'}): runs job "
+                f"{sched.job} for {names}{only} at '{cron}' {tz}",
                 file=out,
             )
     if g.dry_run:
@@ -261,9 +300,9 @@ def run_unschedule(s: OpsSettings, g: Gcloud, environ: Mapping[str, str], out: I
         if g.exists(["scheduler", "jobs", "describe", sched.name, *where]):
             # `make unschedule` is the confirmation; gcloud must not prompt.
             g.run(["scheduler", "jobs", "delete", sched.name, *where, "--quiet"])
-            print(f"deleted schedule {sched.name} (job {sched.job})", file=out)
+            print(f"deleted {sched.what} {sched.name} (job {sched.job})", file=out)
         else:
-            print(f"no schedule {sched.name} in {location}: nothing to delete", file=out)
+            print(f"no {sched.what} {sched.name} in {location}: nothing to delete", file=out)
     if g.dry_run:
         print("dry run: nothing was changed (DRY_RUN=1)", file=out)
         return 0

@@ -9,6 +9,9 @@ The real clients talk to it unchanged:
   proxy-style request lines (``GET http://europe-west1-run.fake.test/apis/... HTTP/1.1``).
   Requests for any host that is not the fake are refused and recorded, so a test can
   assert that nothing tried to leave the machine.
+- every execution records its creator (the account of the caller's bearer token, as
+  ``CloudRunState.creators`` maps it): v2's ``creator``, v1's ``run.googleapis.com/creator``
+  annotation (gcloud's "RUN BY"); ``gcloud run jobs executions list`` lists them (v1);
 - optionally, executions that actually run: an ``executor`` (``fakes/executions.py``,
   e.g. ``JobProcessExecutor`` running ``python -m job``) decides each execution's outcome,
   and the log entries it writes are served by Cloud Logging's ``POST /v2/entries:list``
@@ -20,7 +23,8 @@ Only stdlib: it is started by tests, by benchmarks and as a subprocess
 
 Modules: ``records`` (runs, executions, operations; what v1 and v2 report alike),
 ``state`` (``CloudRunState``: the constructor's options, the test controls, how an
-execution starts and ends), ``v2`` and ``v1`` (each API version's routes and JSON),
+execution starts and ends), ``audit`` (the entry Cloud Run logs for a failed
+execution), ``v2`` and ``v1`` (each API version's routes and JSON),
 ``fake`` (``FakeCloudRun``: both versions and Cloud Logging on one server), ``cli``
 (``python -m fakes.cloudrun``). The HTTP server itself, shared with the Secret
 Manager fake, is ``fakes/googleapi/``.

@@ -16,6 +16,12 @@ DEFAULT_MAX_RETRIES = 3
 # add to it.
 DEFAULT_JOB_ENV = {"LOG_FORMAT": "json"}
 
+# Who a run is recorded as created by when the fake does not know its caller's token
+# (``CloudRunState.creators``): Cloud Run itself always knows the authenticated account.
+UNKNOWN_CREATOR = "someone@fake.test"
+# v1 shows the creator as this annotation (gcloud's "RUN BY" column); v2 as ``creator``.
+CREATOR_ANNOTATION = "run.googleapis.com/creator"
+
 # Completed-condition messages (v1 and v2 report the same).
 SUCCEEDED_MESSAGE = "Execution completed successfully."
 CANCELLED_MESSAGE = "The execution was cancelled."
@@ -49,6 +55,7 @@ class Execution:
     env: dict[str, str]
     outcome: str | None = None  # None while running; "succeeded" | "failed" | "cancelled"
     finished: float | None = None
+    creator: str = UNKNOWN_CREATOR  # the account that ran it (an e-mail address)
 
     @property
     def name(self) -> str:

@@ -15,15 +15,17 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fakes.cloudrun.audit import execution_failed_entry
 from fakes.cloudrun.records import (
     DEFAULT_JOB_ENV,
     DEFAULT_TASK_TIMEOUT,
+    UNKNOWN_CREATOR,
     Execution,
     Operation,
     RunRecord,
 )
 from fakes.executions import Executor, FinishedExecution, StartedExecution
-from fakes.googleapi import GoogleApiFake, Response, google_error
+from fakes.googleapi import GoogleApiFake, Request, Response, google_error
 
 # A real execution id is the job name plus a 5-character random suffix.
 EXECUTION_SUFFIX_LENGTH = 5
@@ -49,6 +51,7 @@ class CloudRunState(GoogleApiFake):
         job_env: Mapping[str, str] | None = None,
         project_number: str | None = None,
         executor: Executor | None = None,
+        creators: Mapping[str | None, str] | None = None,
         verbose: bool = False,
     ) -> None:
         super().__init__(port=port, verbose=verbose)
@@ -68,6 +71,10 @@ class CloudRunState(GoogleApiFake):
         # accepted run is handed to it in a thread; its result decides the outcome (and
         # execution_seconds is ignored).
         self.executor = executor
+        # Who each caller is, for the execution's creator: bearer token → account e-mail;
+        # the key None is a caller without credentials (google-cloud-run with anonymous
+        # credentials, as the dispatcher's tests use). Anyone else is UNKNOWN_CREATOR.
+        self.creators: dict[str | None, str] = dict(creators or {})
         # Cloud Logging entries written by executions (served at fake.py's LOGGING_LIST_PATH).
         self.log_entries: list[dict[str, Any]] = []
         self._executor_threads: list[threading.Thread] = []
@@ -88,6 +95,23 @@ class CloudRunState(GoogleApiFake):
                 raise KeyError(f"no execution {execution_name!r}")
             execution.outcome = "succeeded" if succeeded else "failed"
             execution.finished = time.time()
+            if not succeeded:
+                self._log_failure(execution, 0)
+
+    def _log_failure(self, execution: Execution, succeeded_tasks: int) -> None:
+        """Cloud Run's own record of a failed execution, whatever its tasks printed
+        (``fakes/cloudrun/audit.py``). Called holding the lock."""
+        self.log_entries.append(
+            execution_failed_entry(
+                project=execution.project,
+                region=execution.region,
+                job=execution.job,
+                execution=execution.short,
+                succeeded_tasks=succeeded_tasks,
+                task_count=execution.task_count,
+                epoch=execution.finished or time.time(),
+            )
+        )
 
     def fail_after_run(self, count: int, status: int = 500) -> None:
         """The next ``count`` accepted runs start their execution, then answer ``status``:
@@ -164,7 +188,15 @@ class CloudRunState(GoogleApiFake):
             ),
         )
 
-    def _new_execution(self, project: str, region: str, job: str, overrides: dict) -> Execution:
+    def _creator(self, request: Request) -> str:
+        """The account a run request authenticated as (Cloud Run's ``creator``)."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = token if scheme.lower() == "bearer" and token else None
+        return self.creators.get(key, UNKNOWN_CREATOR)
+
+    def _new_execution(
+        self, project: str, region: str, job: str, overrides: dict, creator: str
+    ) -> Execution:
         containers = overrides.get("containerOverrides") or [{}]
         env = {e.get("name", ""): e.get("value", "") for e in containers[0].get("env") or []}
         task_count = overrides.get("taskCount")
@@ -187,6 +219,7 @@ class CloudRunState(GoogleApiFake):
                 task_count=int(task_count) if task_count else 1,
                 timeout=overrides.get("timeout") or DEFAULT_TASK_TIMEOUT,
                 env=env,
+                creator=creator,
             )
             self._executions[execution.name] = execution
         if self.executor is not None:
@@ -222,6 +255,8 @@ class CloudRunState(GoogleApiFake):
             if execution.outcome is None:  # a cancel while running keeps "cancelled"
                 execution.outcome = "succeeded" if finished.succeeded else "failed"
                 execution.finished = time.time()
+                if not finished.succeeded:
+                    self._log_failure(execution, sum(c == 0 for c in finished.exit_codes))
         self._log(f"{execution.short} finished: {execution.outcome}")
 
     def wait_executions(self, timeout: float) -> bool:

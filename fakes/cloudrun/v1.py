@@ -12,6 +12,7 @@ from typing import Any
 
 from fakes.cloudrun.records import (
     CANCELLED_MESSAGE,
+    CREATOR_ANNOTATION,
     DEFAULT_IMAGE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TASK_TIMEOUT,
@@ -27,6 +28,8 @@ from fakes.googleapi import FAKE_DOMAIN, Request, Response, google_error, rfc333
 
 V1_API_VERSION = "run.googleapis.com/v1"
 V1_PREFIX = "/apis/run.googleapis.com/v1"
+# The label v1 executions carry their job in (and gcloud selects them by).
+JOB_LABEL = "run.googleapis.com/job"
 
 
 class V1Api(CloudRunState):
@@ -34,6 +37,8 @@ class V1Api(CloudRunState):
 
     def _handle_v1(self, request: Request, seg: list[str]) -> Response:
         # seg: namespaces N (jobs|executions) NAME[:verb]
+        if len(seg) == 3:
+            return self._handle_v1_list(request, seg)
         if len(seg) != 4 or seg[0] != "namespaces":
             return Response(404, google_error(404, f"fake: no route for {request.path}"))
         namespace, kind = seg[1], seg[2]
@@ -50,6 +55,51 @@ class V1Api(CloudRunState):
             return self._v1_get_execution(project, region, name)
         return Response(
             404, google_error(404, f"fake: no route for {request.method} {request.path}")
+        )
+
+    def _handle_v1_list(self, request: Request, seg: list[str]) -> Response:
+        """``gcloud run jobs executions list [--job=J]``: the namespace's executions,
+        newest first, filtered by the ``run.googleapis.com/job=J`` label selector, in
+        pages of ``limit`` (``metadata.continue`` names the next)."""
+        if seg[0] != "namespaces" or seg[2] != "executions" or request.method != "GET":
+            return Response(
+                404, google_error(404, f"fake: no route for {request.method} {request.path}")
+            )
+        region = self._region_from_host(request.host)
+        project = self.project if seg[1] in (self.project, self.project_number) else seg[1]
+        # gcloud writes "run.googleapis.com/job = J" (spaces around the "=").
+        selector = {
+            key.strip(): value.strip()
+            for key, _, value in (
+                item.partition("=")
+                for item in (request.query.get("labelSelector") or [""])[0].split(",")
+                if "=" in item
+            )
+        }
+        if set(selector) - {JOB_LABEL}:
+            return Response(
+                400, google_error(400, f"fake: label selector {selector} not understood")
+            )
+        with self._lock:
+            mine = [
+                e
+                for e in self._executions.values()
+                if (e.project, e.region) == (project, region)
+                and selector.get(JOB_LABEL, e.job) == e.job
+            ]
+        mine.sort(key=lambda e: e.created, reverse=True)
+        start = int((request.query.get("continue") or ["0"])[0] or 0)
+        size = int((request.query.get("limit") or ["0"])[0] or 0) or len(mine) or 1
+        page = mine[start : start + size]
+        metadata = {"continue": str(start + size)} if start + size < len(mine) else {}
+        return Response(
+            200,
+            {
+                "apiVersion": V1_API_VERSION,
+                "kind": "ExecutionList",
+                "metadata": metadata,
+                "items": [self._v1_execution_json(e) for e in page],
+            },
         )
 
     def _region_from_host(self, host: str) -> str:
@@ -133,7 +183,7 @@ class V1Api(CloudRunState):
         overrides = dict(v1_overrides)
         if v1_overrides.get("timeoutSeconds") is not None:
             overrides["timeout"] = f"{v1_overrides['timeoutSeconds']}s"
-        execution = self._new_execution(project, region, job, overrides)
+        execution = self._new_execution(project, region, job, overrides, self._creator(request))
         self._record_run("v1", execution, body, overrides)
         return Response(200, self._v1_execution_json(execution))
 
@@ -172,8 +222,9 @@ class V1Api(CloudRunState):
                 "creationTimestamp": rfc3339(execution.created),
                 "labels": {
                     "cloud.googleapis.com/location": execution.region,
-                    "run.googleapis.com/job": execution.job,
+                    JOB_LABEL: execution.job,
                 },
+                "annotations": {CREATOR_ANNOTATION: execution.creator},
                 "ownerReferences": [
                     {
                         "kind": "Job",

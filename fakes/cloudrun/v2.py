@@ -68,7 +68,7 @@ class V2Api(CloudRunState):
             return refused
         body = request.json()
         overrides = body.get("overrides") or {}
-        execution = self._new_execution(project, region, job, overrides)
+        execution = self._new_execution(project, region, job, overrides, self._creator(request))
         operation = self._new_operation(execution)
         self._record_run("v2", execution, body, overrides)
         fault = self._after_run_fault()
@@ -125,6 +125,7 @@ class V2Api(CloudRunState):
             "uid": execution.uid,
             "generation": "1",
             "createTime": created,
+            "creator": execution.creator,
             "startTime": created,
             "updateTime": rfc3339(completed or execution.created),
             "launchStage": "GA",

@@ -8,51 +8,45 @@ from typing import Any
 
 from common.redact import scrub
 from common.registry import ModelEntry
-from ops import observe
 from ops.gcloud import HIDDEN
-from ops.smoke.stage import CLOCK_SKEW, Say, SmokeFailed
+from ops.observe import CLOCK_SKEW
+from ops.smoke.stage import Say, SmokeFailed
+from ops.submissions import Listed, list_submissions
 
 # Numerai may take a moment to list a submission it has just accepted.
 CONFIRM_ATTEMPTS = 3
 
-SUBMISSIONS_WITH_TRIGGER = """
-query($modelId: String) {
-  submissions(modelId: $modelId) { id triggerId insertedAt round { number } }
-}
-"""
 
-
-def _by_trigger(api: Any, model: ModelEntry, trigger: str) -> tuple[str | None, str]:
-    """(proof or None, what was seen); ValueError if Numerai refuses the query."""
-    raw = api.raw_query(SUBMISSIONS_WITH_TRIGGER, {"modelId": model.id}, True)
-    subs = raw["data"]["submissions"] or []
-    mine = [x for x in subs if x.get("triggerId") == trigger]
+def _by_trigger(listed: Listed, model: ModelEntry, trigger: str) -> tuple[str | None, str]:
+    """(proof or None, what was seen) among submissions that carry trigger ids."""
+    mine = [x for x in listed.submissions if x.trigger_id == trigger]
     if not mine:
-        return None, f"none of {len(subs)} submission(s) of {model.name} carries trigger {trigger}"
+        count = len(listed.submissions)
+        return None, f"none of {count} submission(s) of {model.name} carries trigger {trigger}"
     sub = mine[-1]
-    round_number = (sub.get("round") or {}).get("number", "?")
     return (
-        f"submission {sub['id']} of {model.name} for round {round_number} carries trigger "
+        f"submission {sub.id} of {model.name} for round {sub.round or '?'} carries trigger "
         f"{trigger} (checked by trigger id)"
     ), ""
 
 
-def _by_time(api: Any, model: ModelEntry, sent_at: dt.datetime) -> tuple[str | None, str]:
-    """numerapi's own submission list (no trigger ids): one inserted after the webhook."""
-    listed = api.submission_ids(model.id) or []
+def _by_time(listed: Listed, model: ModelEntry, sent_at: dt.datetime) -> tuple[str | None, str]:
+    """Without trigger ids: a submission inserted after the webhook."""
     newer = [
-        (when, x)
-        for x in listed
-        if (when := _utc(x.get("insertedAt"))) and when >= sent_at - CLOCK_SKEW
+        x
+        for x in listed.submissions
+        if x.inserted_at is not None and x.inserted_at >= sent_at - CLOCK_SKEW
     ]
     if not newer:
         return (
             None,
-            f"none of {len(listed)} submission(s) of {model.name} is newer than the webhook",
+            f"none of {len(listed.submissions)} submission(s) of {model.name} is newer than "
+            "the webhook",
         )
-    when, sub = max(newer, key=lambda pair: pair[0])
+    sub = max(newer, key=lambda x: x.inserted_at or sent_at)
+    when = sub.inserted_at.isoformat() if sub.inserted_at else "?"
     return (
-        f"submission {sub['id']} of {model.name} inserted at {when.isoformat()}, after the "
+        f"submission {sub.id} of {model.name} inserted at {when}, after the "
         "webhook (checked by time: Numerai's API does not answer trigger ids)"
     ), ""
 
@@ -68,28 +62,25 @@ def confirm_submission(
     say: Say,
 ) -> str:
     """A line saying which submission proves the run, and by which check."""
-    by_trigger = True
+    said = False
     seen = ""
     for attempt in range(CONFIRM_ATTEMPTS):
         if attempt:
             time.sleep(poll)
         try:
-            if by_trigger:
-                try:
-                    proof, seen = _by_trigger(api, model, trigger)
-                except ValueError as exc:
-                    if "Cannot query field" not in str(exc):
-                        raise
-                    # The API has no triggerId on submissions: a newer submission must do.
-                    say("  (Numerai's API does not answer trigger ids: checking by time)")
-                    by_trigger = False
-            if not by_trigger:
-                proof, seen = _by_time(api, model, sent_at)
+            listed = list_submissions(api, model.id)
         except Exception as exc:  # NumeraiError/TransientError, numerapi's KeyError
             reason = scrub(f"{type(exc).__name__}: {exc}", secrets, mask=HIDDEN)
             raise SmokeFailed(
                 "confirm", f"Numerai did not list the submissions: {reason}"
             ) from None
+        if listed.trigger_ids:
+            proof, seen = _by_trigger(listed, model, trigger)
+        else:
+            if not said:
+                say("  (Numerai's API does not answer trigger ids: checking by time)")
+                said = True
+            proof, seen = _by_time(listed, model, sent_at)
         if proof is not None:
             return proof
     raise SmokeFailed(
@@ -97,10 +88,3 @@ def confirm_submission(
         f"{seen}: the job ran but Numerai has no submission from it (dry run set on the job? "
         "see the logs above)",
     )
-
-
-def _utc(value: Any) -> dt.datetime | None:
-    """insertedAt as numerapi hands it over: an ISO string (or a datetime), as UTC."""
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return observe.parse_time(value)

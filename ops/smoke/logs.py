@@ -6,12 +6,12 @@ import datetime as dt
 import time
 from typing import Any
 
-from common.contract import SUMMARY_EVENTS
+from common.contract import LABEL_MODEL_ID, SUMMARY_EVENTS
 from common.registry import ModelEntry, Registry
 from ops import observe
 from ops.gcloud import Gcloud
 from ops.settings import OpsSettings
-from ops.smoke.stage import CLOCK_SKEW, Say, SmokeFailed
+from ops.smoke.stage import Say, SmokeFailed
 
 # Cloud Logging shows entries seconds (rarely a minute) after they are written.
 LOG_READ_ATTEMPTS = 6
@@ -25,7 +25,7 @@ def _summary(entries: list[dict[str, Any]], model_id: str) -> dict[str, Any] | N
         if (
             isinstance(payload, dict)
             and payload.get("event") in SUMMARY_EVENTS
-            and labels.get("model_id") == model_id
+            and labels.get(LABEL_MODEL_ID) == model_id
         ):
             return payload
     return None
@@ -43,7 +43,7 @@ def read_logs(
     say: Say,
 ) -> dict[str, Any] | None:
     """Print the execution's log entries; the model's summary payload, if logged."""
-    selector = observe.log_filter(execution, [], observe.log_time(since - CLOCK_SKEW))
+    selector = observe.log_filter(execution, [], observe.log_time(since - observe.CLOCK_SKEW))
     args = observe.log_read_args(s, selector, observe.DEFAULT_LOG_LIMIT)
     entries: list[dict[str, Any]] = []
     for attempt in range(LOG_READ_ATTEMPTS):

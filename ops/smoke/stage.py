@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -13,8 +12,6 @@ from ops.settings import ConfigError
 NEEDS_LIBRARIES = (
     "smoke needs google-cloud-run and numerapi: run it as `make smoke` (it uses .venv)"
 )
-# Clocks of this machine, Cloud Run and Numerai differ: time bounds get this slack.
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 Say = Callable[[str], None]
 

@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+from fakes.cloudrun import FAKE_DOMAIN, FakeCloudRun
+from fakes.gcloud import gcloud_env, gcloud_path
+
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = Path(__file__).with_name("recording_gcloud.py")
 PROJECT = "proj-numerai-123"
@@ -30,7 +33,7 @@ _SCRUB = (
     "PROJECT", "REGION", "MODEL", "ROUND", "TRIGGER", "EXECUTION", "DRY_RUN", "REGISTER",
     "NUMERAI_PUBLIC_ID", "NUMERAI_SECRET_KEY", "NUMERAI_MODELS_FILE", "JOB", "LIMIT",
     "SINCE", "FORMAT", "WAIT", "JOB_NAME", "SERVICE_NAME", "REPOSITORY", "MAKEFLAGS",
-    "NUMERAI_API_URL", "ROTATE_WEBHOOK_TOKEN",
+    "NUMERAI_API_URL", "ROTATE_WEBHOOK_TOKEN", "CATCHUP", "CRON", "IF_SUBMITTED", "EMAIL",
 )
 
 
@@ -128,6 +131,16 @@ class FakeGcloud:
 @pytest.fixture
 def gcloud(tmp_path: Path) -> FakeGcloud:
     return FakeGcloud(tmp_path)
+
+
+def via_real_gcloud(fake: FakeCloudRun, scratch: Path) -> dict[str, str]:
+    """Environment that makes the stand-in hand ``logging read`` and ``run jobs executions
+    list`` to the real gcloud, whose proxy is ``fake`` (its Cloud Run and Logging APIs)."""
+    real = gcloud_env(fake, scratch)
+    env = {k: v for k, v in real.items() if k.startswith("CLOUDSDK_")}
+    env["CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING"] = f"http://logging.{FAKE_DOMAIN}/"
+    env["FAKE_GCLOUD_REAL"] = str(gcloud_path())
+    return env
 
 
 def mutating(argvs: list[list[str]]) -> list[list[str]]:

@@ -26,6 +26,12 @@ what cloudbuild.yaml deploys — the job, and the dispatcher with its webhook-to
 versions from the substitutions — so the grants and reads that follow find them;
 ``run services update --update-secrets/--remove-secrets`` change those references;
 ``logging sinks describe/update`` keep the _Default sink's exclusions.
+Monitoring (``make alerts``): notification channels (``state["channels"]``) and alert
+policies (``state["alert_policies"]``) as the API lists them, with server-assigned names;
+a channel a policy still names cannot be deleted without --force, as on Google Cloud.
+With $FAKE_GCLOUD_REAL set to the installed gcloud, ``logging read`` and ``run jobs
+executions list`` are recorded and then run by the real gcloud (whose CLOUDSDK_* proxy
+settings send them to a local fake).
 """
 
 from __future__ import annotations
@@ -233,21 +239,21 @@ def handle(argv: list[str], stdin: str, state: dict) -> int:
         return 0
     if pos[:2] == ["scheduler", "jobs"]:
         return _scheduler(pos, opt, state)
+    if pos[:3] in (["alpha", "monitoring", "policies"], ["beta", "monitoring", "channels"]):
+        return _monitoring(pos[2], pos[3:], opt, state, project)
     if pos[:3] == ["run", "jobs", "execute"]:
         print(f"Execution [{pos[3]}-abcde] has successfully started running.", file=sys.stderr)
         return 0
     if pos[:4] == ["run", "jobs", "executions", "list"]:
+        if os.environ.get("FAKE_GCLOUD_REAL"):
+            return _real(argv)
         print(json.dumps(state.get("executions", [])))
         return 0
     if pos[:4] == ["run", "jobs", "executions", "cancel"]:
         return 0
     if pos[:2] == ["logging", "read"]:
-        real = os.environ.get("FAKE_GCLOUD_REAL")
-        if real:
-            proc = subprocess.run([real, *argv], capture_output=True, text=True, check=False)
-            sys.stdout.write(proc.stdout)
-            sys.stderr.write(proc.stderr)
-            return proc.returncode
+        if os.environ.get("FAKE_GCLOUD_REAL"):
+            return _real(argv)
         print(json.dumps(state.get("log_entries", [])))
         return 0
     if pos[:2] == ["builds", "submit"]:
@@ -337,6 +343,59 @@ def _run_service(pos: list[str], opt: dict[str, str], state: dict) -> int:
     return UNHANDLED
 
 
+def _monitoring(kind: str, pos: list[str], opt: dict[str, str], state: dict,
+                project: str) -> int:
+    """gcloud alpha monitoring policies / beta monitoring channels: list, create, update
+    (policies), delete. Policies come from --policy-from-file (read when the command runs)."""
+    items = state.setdefault("alert_policies" if kind == "policies" else "channels", [])
+    verb = pos[0]
+    if verb == "list":
+        print(json.dumps(items))
+        return 0
+    if verb == "delete":
+        found = [x for x in items if x["name"] == pos[1]]
+        if not found:
+            return _not_found(pos[1])
+        users = [p for p in state.get("alert_policies", [])
+                 if pos[1] in p.get("notificationChannels", [])]
+        if kind == "channels" and users and "force" not in opt:
+            print(f"ERROR: (gcloud.beta.monitoring.channels.delete) FAILED_PRECONDITION: "
+                  f"channel {pos[1]} is referenced by alert policies", file=sys.stderr)
+            return 1
+        items.remove(found[0])
+        return 0
+    state["serial"] = state.get("serial", 0) + 1
+    if kind == "channels" and verb == "create":
+        labels = dict(x.split("=", 1) for x in opt.get("channel-labels", "").split(",") if x)
+        user = dict(x.split("=", 1) for x in opt.get("user-labels", "").split(",") if x)
+        name = f"projects/{project}/notificationChannels/{state['serial']}"
+        items.append({"name": name, "type": opt.get("type"), "displayName": opt.get("display-name"),
+                      "labels": labels, "userLabels": user, "enabled": True})
+        print(name)
+        return 0
+    if kind == "policies" and verb in ("create", "update"):
+        with open(opt["policy-from-file"], encoding="utf-8") as fh:
+            text = fh.read()
+        # Kept by path: the file is gone once the verb ends, a replay needs its content.
+        state.setdefault("files_read", {})[opt["policy-from-file"]] = text
+        policy = json.loads(text)
+        if verb == "update":
+            found = [x for x in items if x["name"] == pos[1]]
+            if not found:
+                return _not_found(pos[1])
+            items.remove(found[0])
+            policy["name"] = pos[1]
+        else:
+            policy["name"] = f"projects/{project}/alertPolicies/{state['serial']}"
+        for i, condition in enumerate(policy.get("conditions", [])):
+            condition["name"] = f"{policy['name']}/conditions/{i}"
+        policy["mutationRecord"] = {"mutatedBy": "someone@example.com"}
+        items.append(policy)
+        print(json.dumps(policy))
+        return 0
+    return UNHANDLED
+
+
 def _sink(pos: list[str], opt: dict[str, str], state: dict) -> int:
     """gcloud logging sinks describe | update NAME --add-exclusion=… / --update-exclusion=…"""
     sinks = state.setdefault("sinks", {"_Default": {"name": "_Default", "exclusions": []}})
@@ -360,6 +419,15 @@ def _sink(pos: list[str], opt: dict[str, str], state: dict) -> int:
             return 1
         sink["exclusions"] = [*kept, exclusion]
     return 0
+
+
+def _real(argv: list[str]) -> int:
+    """Hand the call to the real gcloud ($FAKE_GCLOUD_REAL), which reaches a local fake."""
+    proc = subprocess.run([os.environ["FAKE_GCLOUD_REAL"], *argv], capture_output=True,
+                          text=True, check=False)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return proc.returncode
 
 
 def _scheduler(pos: list[str], opt: dict[str, str], state: dict) -> int:

@@ -23,11 +23,11 @@ import pytest
 
 from fakes.cloudrun import FakeCloudRun
 from fakes.executions import JobProcessExecutor
-from fakes.gcloud import gcloud_env, gcloud_path
+from fakes.gcloud import gcloud_path
 from fakes.numerai import FakeNumerai
 from fakes.synthetic import SyntheticSpec
 from local.sandbox import free_port
-from tests.deploy.conftest import PROJECT, REGION, FakeGcloud
+from tests.deploy.conftest import PROJECT, REGION, FakeGcloud, via_real_gcloud
 from tests.dispatcher.running import Dispatcher, base_env
 from tests.job.support import PUBLIC_ID, SECRET_KEY, registry_text
 
@@ -115,9 +115,6 @@ def job_env(deployment: Deployment) -> Iterator[dict[str, str]]:
 
 
 def _smoke(project: FakeGcloud, deployment: Deployment, tmp_path: Path, **env: str):
-    real = gcloud_env(deployment.cloudrun, tmp_path / "real-gcloud")
-    cloudsdk = {k: v for k, v in real.items() if k.startswith("CLOUDSDK_")}
-    cloudsdk["CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING"] = "http://logging.fake.test/"
     variables = {
         "PROJECT": PROJECT,
         "REGION": REGION,
@@ -126,8 +123,7 @@ def _smoke(project: FakeGcloud, deployment: Deployment, tmp_path: Path, **env: s
         "CLOUD_RUN_API_ENDPOINT": deployment.cloudrun.url,
         "NUMERAI_API_URL": deployment.numerai.url,
         "SMOKE_POLL_SECONDS": POLL,
-        "FAKE_GCLOUD_REAL": str(gcloud_path()),
-        **cloudsdk,
+        **via_real_gcloud(deployment.cloudrun, tmp_path / "real-gcloud"),
     }
     return project.ops("smoke", **{**variables, **env})
 
