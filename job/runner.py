@@ -20,13 +20,14 @@ from common.contract import (
     ROUND_ENV,
     ROUND_TEST,
 )
-from common.registry import ModelEntry, Registry, RegistryError, load_registry
+from common.registry import ModelEntry, RegistryError, load_registry
 from common.retry import RetriesExhausted, RetryPolicy
 from job import credentials
 from job.logs import LabelledLogger
 from job.model_run import Execution, PredictorFactory, run_model
 from job.plugins import load_predictor as load_plugin
 from job.results import ModelResult, log_summary
+from job.selection import select_models, task_share
 from job.settings import ConfigError, Settings
 from numerai_data.cache import DatasetCache
 from numerai_data.client import NumeraiClient, NumeraiError
@@ -59,7 +60,7 @@ def _run(
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     requested = select_models(registry, settings.model_ids)
-    share = requested[settings.task_index :: settings.task_count]
+    share = task_share(requested, settings)
     if not share:
         log.info(
             "task %d of %d has no model to run (%d requested); nothing to do",
@@ -125,18 +126,6 @@ def _client(
         api_url=settings.api_url,
         timeout=settings.request_timeout,
     )
-
-
-def select_models(registry: Registry, model_ids: Sequence[str] | None) -> list[ModelEntry]:
-    if model_ids is None:
-        return list(registry.models)
-    selected = []
-    for model_id in model_ids:
-        entry = registry.by_id(model_id)
-        if entry is None:
-            raise ConfigError(f"model {model_id} is not registered in {registry.path}")
-        selected.append(entry)
-    return selected
 
 
 def resolve_round(client: NumeraiClient, settings: Settings, retry: RetryPolicy) -> int:
