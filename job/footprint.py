@@ -23,11 +23,11 @@ Both settle things for the whole process, so only the job's own process applies 
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 from common.registry import RegistryError, load_registry
+from job.plugins import declaration
 from job.selection import select_models, task_share
 from job.settings import ConfigError, Settings
 from predictors.protocol import PYARROW_DECLARATION
@@ -55,12 +55,5 @@ def pyarrow_needed(settings: Settings) -> bool:
         share = task_share(select_models(registry, settings.model_ids), settings)
     except (RegistryError, ConfigError):
         return True
-    return any(_uses_pyarrow(name) for name in {entry.predictor for entry in share})
-
-
-def _uses_pyarrow(predictor: str) -> bool:
-    try:
-        package = importlib.import_module(f"predictors.{predictor}")
-    except ImportError:
-        return True  # loading the predictor will fail and say why
-    return getattr(package, PYARROW_DECLARATION, True) is not False
+    predictors = {entry.predictor for entry in share}
+    return any(declaration(name, PYARROW_DECLARATION) is not False for name in predictors)

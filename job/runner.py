@@ -22,7 +22,7 @@ from common.contract import (
 )
 from common.registry import ModelEntry, RegistryError, load_registry
 from common.retry import RetriesExhausted, RetryPolicy
-from job import credentials
+from job import credentials, parallel
 from job.logs import LabelledLogger
 from job.model_run import Execution, PredictorFactory, run_model
 from job.plugins import load_predictor as load_plugin
@@ -85,11 +85,20 @@ def _run(
         return EXIT_FAILED
     outputs = plan_outputs(settings, requested, share, round_num)
     base = base.with_labels(round=str(round_num))
+    plan = parallel.plan(share, settings.parallel_models, parallel.usable_cpus())
     what = f"round {round_num}: {len(share)} model(s) in this task"
+    if plan.models_at_once > 1:
+        what += f", {plan.models_at_once} at a time"
     base.info(
         what + (" (dry run)" if settings.dry_run else ""),
         extra={
-            "fields": {"round": round_num, "is_test": is_test, "models": [e.name for e in share]}
+            "fields": {
+                "round": round_num,
+                "is_test": is_test,
+                "models": [e.name for e in share],
+                "cpus": plan.cpus,
+                "models_at_once": plan.models_at_once,
+            }
         },
     )
     execution = Execution(
@@ -100,11 +109,17 @@ def _run(
         cache=DatasetCache(client, settings.data_dir, retry),
         retry=retry,
         load_predictor=load_predictor,
+        threads=plan.threads,
     )
-    ok = True
-    for entry in share:
+
+    def run_one(entry: ModelEntry) -> ModelResult:
         logger = _model_logger(base, entry, round_num)
-        result = run_model(entry, execution, outputs.get(entry.id), logger)
+        return run_model(entry, execution, outputs.get(entry.id), logger)
+
+    ok = True
+    results = parallel.run_in_order(run_one, share, plan.models_at_once)
+    for entry, result in zip(share, results, strict=True):
+        logger = _model_logger(base, entry, round_num)
         log_summary(logger, entry, result, round_num=round_num, is_test=is_test)
         ok = ok and result.ok
     return EXIT_OK if ok else EXIT_FAILED

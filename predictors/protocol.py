@@ -14,6 +14,12 @@ plugin nor any library it calls needs pyarrow (directly or through pandas). When
 model of a job task is such a plugin, the job keeps pyarrow out of the process (pandas
 then runs as where pyarrow is not installed), which saves ~60 MiB of memory. Undeclared,
 pyarrow loads as usual.
+
+It may also declare ``PARALLEL_SAFE = True`` when several of its models can predict at
+the same time in one process, each in its own thread (no shared mutable state, and a
+predict's memory small: e.g. one block of ``feature_blocks`` at a time). A job task whose
+models all declare it runs them at once, one per CPU, each with ``context.threads`` CPU
+threads; otherwise one after another.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ if TYPE_CHECKING:  # only for annotations: importing predictors must stay cheap
     import numpy as np
     import polars as pl
 
-# The module attribute of a plugin package that declares it can do without pyarrow.
-PYARROW_DECLARATION = "USES_PYARROW"
+# Module attributes a plugin package may declare (see above).
+PYARROW_DECLARATION = "USES_PYARROW"  # = False: needs no pyarrow
+PARALLEL_DECLARATION = "PARALLEL_SAFE"  # = True: models may predict at the same time
 
 
 class PredictorError(Exception):
@@ -46,6 +53,9 @@ class PredictContext(Protocol):
 
     round: int
     data_version: str
+    #: CPU threads this predict may use (e.g. CatBoost's ``thread_count``): the task's
+    #: CPUs divided among the models predicting at the same time.
+    threads: int
 
     def dataset(self, filename: str) -> Path:
         """Local path of another file of this round's data (e.g. ``live_benchmark_models.parquet``),

@@ -68,12 +68,14 @@ class Pred1:
         # In the job the conversion is shared by every model using the same features.
         if context is None:
             blocks = feature_blocks(live, self.features, self.chunk_rows)
+            threads = -1  # CatBoost's default: every CPU
         else:
             blocks = context.feature_blocks(self.features, self.chunk_rows)
+            threads = context.threads
         raw = np.empty(live.height, dtype=np.float64)
         done = 0
         for block in blocks:
-            raw[done : done + len(block)] = self.model.predict(block)
+            raw[done : done + len(block)] = self.model.predict(block, thread_count=threads)
             done += len(block)
             del block  # before the next one is made: one block in memory, not two
         if done != live.height:

@@ -83,7 +83,7 @@ def test_models_sharing_the_jobs_matrix_predict_as_with_their_own_conversion(
     second.chunk_rows = 64  # blocks of another size from the same matrix
     loader = LiveLoader()
     path = synthetic_data / "live.parquet"
-    context = RoundContext(842, "v5.3", cache=None, logger=None, live=loader)
+    context = RoundContext(842, "v5.3", cache=None, logger=None, live=loader, live_path=path)
 
     shared = [m.predict(loader.load(path, m.features), context) for m in (first, second)]
 
@@ -96,6 +96,8 @@ def test_models_sharing_the_jobs_matrix_predict_as_with_their_own_conversion(
 
 def test_blocks_that_miss_rows_are_an_error(pred1_models, synthetic_data):
     class ShortContext:
+        threads = 1
+
         def feature_blocks(self, columns, rows):
             return iter([np.zeros((10, len(columns)), dtype=np.float32, order="F")])
 
