@@ -143,7 +143,7 @@ def test_loader_matrix_failures_name_the_columns(synthetic_data, features):
     path = synthetic_data / "live.parquet"
     loader = LiveLoader()
     loader.load(path, features[:3])
-    with pytest.raises(LiveDataError, match="live.parquet has no column.*feature_nope"):
+    with pytest.raises(LiveDataError, match=r"live\.parquet has no column.*feature_nope"):
         loader.matrix(path, [features[0], "feature_nope"])
     with pytest.raises(LiveDataError, match=f"more than once: {features[1]}"):
         loader.matrix(path, [features[1], features[0], features[1]])
