@@ -12,11 +12,20 @@ Storage is int8 when every column is (Numerai's features are int8 in 0..4): 24 M
 float32 row blocks with NaN for nulls, one at a time, so a predictor's working copy stays
 one block whatever the number of rows. Any other numeric column (or an int8 column that
 itself holds ``MISSING``) makes the whole matrix float32.
+
+``prepared`` hands out the blocks turned into a library's own objects (``prepare``, e.g.
+``catboost.Pool``): per block, building a CatBoost Pool costs ~4 ms at 3,555 features
+whatever the rows, on top of the float32 conversion, i.e. a third of one model's predict
+on the whole round. Kept (all blocks at once: 95 MB of float32 at full size, with the
+Pools that reference them) while another model of the task may ask for the same ones,
+they are built once for all of them; otherwise they stream, one block at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -41,6 +50,9 @@ class FeatureMatrix:
         self.nulls = nulls  # how many cells are null
         # int8 storage holds MISSING for nulls (float32 holds NaN already)
         self.has_missing = values.dtype == np.int8 and nulls > 0
+        # (rows, prepare) → the prepared blocks, one list at a time
+        self._prepared: dict[tuple[int, Callable[[np.ndarray], Any]], list[Any]] = {}
+        self._prepared_lock = threading.Lock()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -82,6 +94,22 @@ class FeatureMatrix:
             # Drop this block before making the next, so that (when the caller lets go of
             # it too) one block's memory serves them all.
             del block
+
+    def prepared(
+        self, rows: int, prepare: Callable[[np.ndarray], Any], *, keep: bool
+    ) -> Iterator[Any]:
+        """``prepare(block)`` for each of ``blocks(rows)``. Built once and shared when
+        already kept for these ``rows`` and ``prepare``, or when ``keep`` (another model
+        will ask): then every block at once, while a model asking meanwhile waits."""
+        key = (rows, prepare)
+        with self._prepared_lock:
+            kept = self._prepared.get(key)
+            if kept is None and keep:
+                self._prepared = {}  # release the previous list before building the next
+                kept = self._prepared[key] = [prepare(block) for block in self.blocks(rows)]
+        if kept is not None:
+            return iter(kept)
+        return (prepare(block) for block in self.blocks(rows))
 
 
 def _convert(series: Sequence[pl.Series], rows: int, *, int8: bool) -> np.ndarray:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from common.contract import (
     EVENT_DRY_RUN,
@@ -35,6 +35,7 @@ from predictors.protocol import Predictor, PredictorError
 if TYPE_CHECKING:
     import numpy as np
 
+T = TypeVar("T")
 FEATURES_FILE = "features.json"
 LIVE_FILE = "live.parquet"
 # Failures whose message already says what went wrong; anything else is shown with its
@@ -63,15 +64,22 @@ class RoundContext:
     live: LiveLoader
     threads: int = 1  # CPU threads this model may use while it predicts
     live_path: Path | None = None  # the live file this model's frame came from
+    others_to_come: bool = False  # models of the task that have not begun yet
 
     def dataset(self, filename: str) -> Path:
         return self.cache.path(self.data_version, filename, self.round, logger=self.logger)
 
-    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
-        # The matrix is shared with every other model asking for the same columns.
+    def feature_blocks(
+        self, columns: Sequence[str], rows: int, prepare: Callable[[np.ndarray], T] | None = None
+    ) -> Iterator[np.ndarray] | Iterator[T]:
+        # The matrix (and what is prepared from it) is shared with every other model
+        # asking for the same columns.
         if self.live_path is None:
             raise LiveDataError("no live data loaded yet")
-        return self.live.matrix(self.live_path, columns).blocks(rows)
+        matrix = self.live.matrix(self.live_path, columns)
+        if prepare is None:
+            return matrix.blocks(rows)
+        return matrix.prepared(rows, prepare, keep=self.others_to_come)
 
 
 @dataclass
@@ -89,14 +97,22 @@ class Execution:
     live_loader: LiveLoader = field(default_factory=LiveLoader)
     # _prediction_key → (validated CSV, rows, name of the model that computed it)
     predicted: dict[str, tuple[bytes, int, str]] = field(default_factory=dict)
+    # Models of the task that have not begun predicting (shared blocks are kept for them).
+    waiting: int = 0
     # One lock per _prediction_key: of two models running at once with the same key,
     # the second waits for the first's predictions instead of computing them again.
     _key_locks: dict[str, threading.Lock] = field(default_factory=dict)
-    _key_locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def key_lock(self, key: str) -> threading.Lock:
-        with self._key_locks_guard:
+        with self._guard:
             return self._key_locks.setdefault(key, threading.Lock())
+
+    def begin(self) -> bool:
+        """A model begins; True while others of the task have not yet."""
+        with self._guard:
+            self.waiting = max(0, self.waiting - 1)
+            return self.waiting > 0
 
 
 def run_model(
@@ -157,7 +173,13 @@ def _predict(entry: ModelEntry, ex: Execution, progress: Progress, logger: Label
     with progress.stage("predictor"):
         predictor = ex.load_predictor(entry.predictor, entry.options)
         context = RoundContext(
-            ex.round, predictor.data_version, ex.cache, logger, ex.live_loader, ex.threads
+            ex.round,
+            predictor.data_version,
+            ex.cache,
+            logger,
+            ex.live_loader,
+            ex.threads,
+            others_to_come=ex.begin(),
         )
     with progress.stage("data"):
         features = read_json(context.dataset(FEATURES_FILE))

@@ -110,6 +110,7 @@ def _run(
         retry=retry,
         load_predictor=load_predictor,
         threads=plan.threads,
+        waiting=len(share),
     )
 
     def run_one(entry: ModelEntry) -> ModelResult:

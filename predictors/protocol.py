@@ -24,13 +24,15 @@ threads; otherwise one after another.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # only for annotations: importing predictors must stay cheap
     import numpy as np
     import polars as pl
+
+T = TypeVar("T")
 
 # Module attributes a plugin package may declare (see above).
 PYARROW_DECLARATION = "USES_PYARROW"  # = False: needs no pyarrow
@@ -62,12 +64,19 @@ class PredictContext(Protocol):
         downloaded through the job's cache on first use."""
         ...
 
-    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
+    def feature_blocks(
+        self, columns: Sequence[str], rows: int, prepare: Callable[[np.ndarray], T] | None = None
+    ) -> Iterator[np.ndarray] | Iterator[T]:
         """``columns`` of the live frame as Fortran-ordered float32 matrices of at most
         ``rows`` rows each, top to bottom, nulls as NaN: the layout tree libraries read
         fastest. The job converts the frame once per column list and shares it between
         the models of an execution, so this is cheaper than converting ``live`` yourself.
-        Each block is a fresh array."""
+        Each block is a fresh array.
+
+        With ``prepare`` (e.g. ``catboost.Pool``), each block comes as ``prepare(block)``:
+        the job computes those once for all the models of the execution that ask with
+        the same columns, ``rows`` and ``prepare``, and hands every one of them the same
+        objects, so treat them as read-only."""
         ...
 
 

@@ -23,10 +23,15 @@ and the model). Then ``--runs`` rounds, each running baseline / job / job with 1
 a rotated order, then the job again on that round's now-filled data dir (warm cache,
 reported, no target). Medians over the rounds, per feature set:
 
-1. job peak RSS ≤ 0.65 × the baseline's, and ≤ 512 MiB;
+1. job peak RSS ≤ 0.65 × the baseline's on ``all``, ≤ 0.75 × on ``medium`` and ``small``, and
+   ≤ 512 MiB;
 2. job wall time ≤ 0.90 × the baseline's;
 3. 10 models in one execution (``NUMERAI_MODEL_ID=all``, 10 registry entries, each with its
-   own copy of the model file): wall ≤ 2 × one model's.
+   own copy of the model file): wall ≤ 2 × one model's. The job runs them one per CPU
+   (job.parallel); the table says how many at a time.
+
+``--cpus N`` runs both sides on N of the machine's CPUs (the affinity mask, which the job
+reads as Cloud Run's ``--cpu``), to see what a job with fewer CPUs does.
 
 Scratch (the fake's dataset, the trained model, the runs) lives in ``.bench/`` and is
 reused: each model is trained once (``python -m predictors.pred1.train`` on the fake's
@@ -83,7 +88,9 @@ LIVE_ROWS = 6720
 DEFAULT_RUNS = 5
 MIN_RUNS = 3  # a median of fewer is one lucky run
 MULTI_MODELS = 10
-RSS_RATIO_TARGET = 0.65
+# Peak RSS against the baseline's, per feature set: the issue's targets for `all` and
+# `medium`; `small` (not run by default) is held to medium's.
+RSS_RATIO_TARGETS = {"all": 0.65, "medium": 0.75, "small": 0.75}
 RSS_BUDGET_MIB = 512  # Cloud Run's smallest job memory
 WALL_RATIO_TARGET = 0.90
 MULTI_WALL_RATIO_TARGET = 2.0
@@ -343,6 +350,7 @@ class Run:
     measured: Measured
     submission_ids: list[str]
     durations: list[dict[str, float]] = field(default_factory=list)  # job: per model
+    models_at_once: int = 1  # job: from its round line
 
 
 def submissions_for(url: str, trigger: str) -> list[dict[str, Any]]:
@@ -414,8 +422,10 @@ def run_job(setup: Setup, kind: str, run_dir: Path, data_dir: Path, label: str) 
         raise MeasurementError(f"{label}: job exited {measured.exit_code} (see {run_dir}/stdout)")
     submitted = check_submitted(setup.url, trigger, ids, label)
     summaries = {}
+    at_once = 1
     for line in (run_dir / "stdout").read_text().splitlines():
         record = json.loads(line)
+        at_once = record.get("models_at_once", at_once)
         if record.get("event") == "submitted":
             summaries[record["submission_id"]] = record.get("durations", {})
     if sorted(summaries) != sorted(submitted):
@@ -423,7 +433,7 @@ def run_job(setup: Setup, kind: str, run_dir: Path, data_dir: Path, label: str) 
             f"{label}: the job logged submissions {sorted(summaries)}, the fake has "
             f"{sorted(submitted)}"
         )
-    return Run(kind, measured, submitted, [summaries[s] for s in submitted])
+    return Run(kind, measured, submitted, [summaries[s] for s in submitted], at_once)
 
 
 def read_submission(url: str, submission_id: str) -> dict[str, float]:
@@ -530,19 +540,20 @@ def stage_medians(runs: list[Run]) -> dict[str, float]:
     return {s: statistics.median(t.get(s, 0.0) for t in per_run) for s in stages}
 
 
-def report(results: dict[str, list[Run]], max_diff: float) -> tuple[str, bool]:
+def report(results: dict[str, list[Run]], max_diff: float, feature_set: str) -> tuple[str, bool]:
     base, job, multi, warm = (results[k] for k in (*KINDS, WARM))
     b_rss, j_rss = median_of(base, "peak_rss_mib"), median_of(job, "peak_rss_mib")
     b_wall, j_wall = median_of(base, "wall_s"), median_of(job, "wall_s")
     m_wall, m_rss = median_of(multi, "wall_s"), median_of(multi, "peak_rss_mib")
     w_wall, w_rss = median_of(warm, "wall_s"), median_of(warm, "peak_rss_mib")
     rss_ratio, wall_ratio, multi_ratio = j_rss / b_rss, j_wall / b_wall, m_wall / j_wall
+    rss_target = RSS_RATIO_TARGETS[feature_set]
     checks = [
         (
             "job peak RSS / baseline",
             f"{rss_ratio:.2f}×",
-            f"≤ {RSS_RATIO_TARGET}×",
-            rss_ratio <= RSS_RATIO_TARGET,
+            f"≤ {rss_target}×",
+            rss_ratio <= rss_target,
         ),
         ("job peak RSS", f"{j_rss:.0f} MiB", f"≤ {RSS_BUDGET_MIB} MiB", j_rss <= RSS_BUDGET_MIB),
         (
@@ -570,7 +581,7 @@ def report(results: dict[str, list[Run]], max_diff: float) -> tuple[str, bool]:
     for name, runs in (
         ("baseline: example-scripts way", base),
         ("job, 1 model, cold cache", job),
-        (f"job, {MULTI_MODELS} models, cold cache", multi),
+        (f"job, {MULTI_MODELS} models ({multi[0].models_at_once} at a time), cold", multi),
         ("job, 1 model, warm cache", warm),
     ):
         lines.append(
@@ -641,9 +652,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--scratch", type=Path, default=SCRATCH, help="cache and run dirs")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
+    parser.add_argument("--cpus", type=int, help="run both sides on this many CPUs (default all)")
     args = parser.parse_args(argv)
     if args.runs < MIN_RUNS:
         parser.error(f"--runs must be ≥ {MIN_RUNS}")
+    allowed = sorted(os.sched_getaffinity(0))
+    if args.cpus is not None and not 1 <= args.cpus <= len(allowed):
+        parser.error(f"--cpus must be between 1 and {len(allowed)}")
     feature_sets = list(dict.fromkeys(args.feature_sets or DEFAULT_FEATURE_SETS))
     scratch = args.scratch.resolve()
     scratch.mkdir(parents=True, exist_ok=True)
@@ -652,8 +667,12 @@ def main(argv: list[str] | None = None) -> int:
     log("bytecode compiled for both sides (venv checked; job, common, predictors, baseline)")
     log("starting the fake Numerai with the full-size round…")
     fake, url = start_fake(scratch)
+    # The measured children inherit this process' CPUs; the fake keeps all of them.
+    cpus = allowed[: args.cpus or len(allowed)]
+    os.sched_setaffinity(0, cpus)
     print(
-        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loopback fake Numerai; "
+        f"python {sys.version.split()[0]}, {len(cpus)} of {os.cpu_count()} CPUs, loopback fake "
+        "Numerai; "
         f"live {LIVE_ROWS} rows × 3,555 int8 features, model {MODEL_ITERATIONS} trees × depth "
         f"{MODEL_DEPTH}; fresh data dir per cold run; bytecode compiled",
         flush=True,
@@ -671,7 +690,7 @@ def main(argv: list[str] | None = None) -> int:
             results = bench(setup, args.runs, scratch / "runs" / setup.feature_set)
             max_diff = check_same_predictions(url, results["baseline"][0], results["job"][0])
             log(f"{setup.feature_set!r} measured in {time.monotonic() - started:.0f} s")
-            table, verdicts[setup.feature_set] = report(results, max_diff)
+            table, verdicts[setup.feature_set] = report(results, max_diff, setup.feature_set)
             print(
                 f"\n== feature set {setup.feature_set!r}: the model reads {features} of the "
                 f"round's 3,555 features\n{describe_load(load_before, os.getloadavg()[0])}\n"

@@ -160,3 +160,24 @@ def test_loader_hands_each_model_its_own_frame_for_the_same_columns(synthetic_da
     second = loader.load(path, features)
     assert second.columns == ["id", *features]
     assert loader.loads == 1
+
+
+def test_prepared_blocks_are_built_once_when_kept_and_streamed_otherwise(live, features):
+    matrix = FeatureMatrix.from_frame(live, features)
+    made: list[np.ndarray] = []
+
+    def prepare(block: np.ndarray) -> tuple[int, float]:
+        made.append(block)
+        return len(block), float(np.nansum(block))
+
+    streamed = list(matrix.prepared(128, prepare, keep=False))  # nobody else will ask
+    assert len(made) == 3 and matrix._prepared == {}
+    kept = list(matrix.prepared(128, prepare, keep=True))
+    again = list(matrix.prepared(128, prepare, keep=False))  # the last model: shares
+    assert len(made) == 6 and kept == again == streamed
+    assert [rows for rows, _ in kept] == [128, 128, 44]
+    sums = [total for _, total in kept]
+    assert sum(sums) == pytest.approx(float(np.nansum(reference(live, features))))
+
+    list(matrix.prepared(64, prepare, keep=True))  # another block size replaces the list
+    assert list(matrix._prepared) == [(64, prepare)] and len(made) == 6 + 5
