@@ -109,7 +109,14 @@ class FeatureMatrix:
                 kept = self._prepared[key] = [prepare(block) for block in self.blocks(rows)]
         if kept is not None:
             return iter(kept)
-        return (prepare(block) for block in self.blocks(rows))
+        return self._stream(rows, prepare)
+
+    def _stream(self, rows: int, prepare: Callable[[np.ndarray], Any]) -> Iterator[Any]:
+        for block in self.blocks(rows):
+            item = prepare(block)
+            del block  # the item holds what it needs; then one block's memory serves all
+            yield item
+            del item
 
 
 def _convert(series: Sequence[pl.Series], rows: int, *, int8: bool) -> np.ndarray:
