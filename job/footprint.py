@@ -1,7 +1,7 @@
 """Process-wide memory settings, made before the heavy libraries load (``python -m job``).
 
 Measured with one CatBoost model on the full-size round's 780-feature set (peak RSS
-303 MiB before; the figures are in the README's "Performance → Job"):
+303 MiB before; `make bench-job` measures the job as a whole):
 
 - pyarrow. pandas imports it whenever it is installed (for its Arrow-backed dtypes), and
   numerapi and CatBoost import pandas, so every run paid for pyarrow's libraries: ~60 MiB
