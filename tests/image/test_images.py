@@ -141,6 +141,18 @@ def test_bytecode_compiled_at_build(built: Built, dispatcher_ctr: str, job_ctr: 
         assert proc.returncode == 0, (module, proc.stderr)
 
 
+def test_job_image_loads_its_bytecode_without_recompiling(built: Built, job_ctr: str) -> None:
+    """Every module the job imports comes from a .pyc that is used as it is: none stale
+    (timestamp .pyc files went stale when the venv was copied between stages, which
+    rounds mtimes; Dockerfile.job compiles with unchecked hashes)."""
+    modules = "job.runner, predictors.pred1.predictor, catboost"
+    proc = _run(built.b, job_ctr, "python", "-v", "-c", f"import {modules}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stale = [line for line in proc.stderr.splitlines() if "bytecode is stale" in line]
+    assert stale == [], f"{len(stale)} stale, e.g. {stale[:3]}"
+    assert proc.stderr.count("# code object from") > 500  # the imports did come from .pyc
+
+
 def test_images_run_as_non_root_without_secrets(built: Built) -> None:
     for tag, module in ((DISPATCHER_TAG, "dispatcher"), (JOB_TAG, "job")):
         config = built.b.config(tag)["OCIv1"]["config"]
