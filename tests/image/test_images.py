@@ -208,7 +208,9 @@ def test_dispatcher_serves_healthz_on_port(built: Built, dispatcher_ctr: str) ->
     assert "image-test-token" not in output
 
 
-def test_job_container_start_up(built, job_ctr, fake_numerai, pred1_models, tmp_path):
+def test_job_container_start_up(
+    built: Built, job_ctr: str, fake_numerai, pred1_models: dict, tmp_path
+) -> None:
     """A real dry run in the image against the fake Numerai on the host; the start-up
     figures are printed and kept in report.json (measured, not asserted)."""
     folder = tmp_path / "mount"
