@@ -15,8 +15,8 @@ itself holds ``MISSING``) makes the whole matrix float32.
 
 ``prepared`` hands out the blocks turned into a library's own objects (``prepare``, e.g.
 ``catboost.Pool``). Measured at full size on all 3,555 features, one thread, 1,000-row
-blocks: a model predicting from Pools of its own costs 0.26 s of CPU, from Pools another
-model made 0.165 s (the float32 conversion, 0.05 s, and CatBoost's set-up of each Pool,
+blocks: a model predicting from Pools of its own costs 0.22 s of CPU, from Pools another
+model made 0.13 s (the float32 conversion, 0.045 s, and CatBoost's set-up of each Pool,
 ~4 ms whatever its rows, are paid once). Kept (all blocks at once: 95 MB of float32 at
 full size, which the Pools reference) while another model of the task may ask for the
 same ones; otherwise they stream, one block at a time.
