@@ -98,7 +98,12 @@ def job_run(
         assert proc.stdout is not None
         first = proc.stdout.readline()  # stdout is a pipe: the job flushes each line
         first_log = time.perf_counter() - started
-        rest, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+        try:
+            rest, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # buildah run, and with it the container's process
+            proc.communicate()
+            raise
         exit_s = time.perf_counter() - started
         errors.seek(0)
         err = errors.read()
