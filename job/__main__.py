@@ -9,7 +9,8 @@ so the log handlers are shut down and both streams flushed before ``os._exit``. 
 tracer or profiler (coverage, ``python -m cProfile -m job``), which write their results at
 exit, the interpreter exits normally. A predictor's own atexit hooks do not run.
 
-``job.cli.main`` itself returns the exit code, so tests call it in-process.
+``job.cli.main`` itself returns the exit code, so tests call it in-process; only here is
+the process the job's own (``own_process``: job.footprint's process-wide memory settings).
 """
 
 import logging
@@ -18,7 +19,7 @@ import sys
 
 from job.cli import main
 
-code = main()
+code = main(own_process=True)
 if sys.gettrace() is not None or sys.getprofile() is not None:
     sys.exit(code)
 logging.shutdown()

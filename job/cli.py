@@ -27,8 +27,11 @@ def main(
     *,
     retry: RetryPolicy | None = None,
     load_predictor: PredictorFactory | None = None,
+    own_process: bool = False,
 ) -> int:
-    """``load_predictor`` replaces the plugin loader (tests inject misbehaving predictors)."""
+    """``load_predictor`` replaces the plugin loader (tests inject misbehaving predictors).
+    ``own_process`` (``python -m job``): the process is the job's alone, so process-wide
+    memory settings (job.footprint) are made before the heavy libraries load."""
     environ = os.environ if environ is None else environ
     try:
         settings = load_settings(argv, environ)
@@ -39,6 +42,10 @@ def main(
     from job import logs
 
     logs.configure(settings.log_format)
+    if own_process:
+        from job import footprint
+
+        footprint.prepare(settings)
     with _collector_paused():
         from job.runner import run
 

@@ -12,11 +12,21 @@ Storage is int8 when every column is (Numerai's features are int8 in 0..4): 24 M
 float32 row blocks with NaN for nulls, one at a time, so a predictor's working copy stays
 one block whatever the number of rows. Any other numeric column (or an int8 column that
 itself holds ``MISSING``) makes the whole matrix float32.
+
+``prepared`` hands out the blocks turned into a library's own objects (``prepare``, e.g.
+``catboost.Pool``). Measured at full size on all 3,555 features, one thread, 1,000-row
+blocks: a model predicting from Pools of its own costs 0.22 s of CPU, from Pools another
+model made 0.13 s (the float32 conversion, 0.045 s, and CatBoost's set-up of each Pool,
+~4 ms whatever its rows, are paid once). Kept (all blocks at once: 95 MB of float32 at
+full size, which the Pools reference) while another model of the task may ask for the
+same ones; otherwise they stream, one block at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -41,6 +51,9 @@ class FeatureMatrix:
         self.nulls = nulls  # how many cells are null
         # int8 storage holds MISSING for nulls (float32 holds NaN already)
         self.has_missing = values.dtype == np.int8 and nulls > 0
+        # (rows, prepare) → the prepared blocks, one list at a time
+        self._prepared: dict[tuple[int, Callable[[np.ndarray], Any]], list[Any]] = {}
+        self._prepared_lock = threading.Lock()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -82,6 +95,29 @@ class FeatureMatrix:
             # Drop this block before making the next, so that (when the caller lets go of
             # it too) one block's memory serves them all.
             del block
+
+    def prepared(
+        self, rows: int, prepare: Callable[[np.ndarray], Any], *, keep: bool
+    ) -> Iterator[Any]:
+        """``prepare(block)`` for each of ``blocks(rows)``. Built once and shared when
+        already kept for these ``rows`` and ``prepare``, or when ``keep`` (another model
+        will ask): then every block at once, while a model asking meanwhile waits."""
+        key = (rows, prepare)
+        with self._prepared_lock:
+            kept = self._prepared.get(key)
+            if kept is None and keep:
+                self._prepared = {}  # release the previous list before building the next
+                kept = self._prepared[key] = [prepare(block) for block in self.blocks(rows)]
+        if kept is not None:
+            return iter(kept)
+        return self._stream(rows, prepare)
+
+    def _stream(self, rows: int, prepare: Callable[[np.ndarray], Any]) -> Iterator[Any]:
+        for block in self.blocks(rows):
+            item = prepare(block)
+            del block  # the item holds what it needs; then one block's memory serves all
+            yield item
+            del item
 
 
 def _convert(series: Sequence[pl.Series], rows: int, *, int8: bool) -> np.ndarray:

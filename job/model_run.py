@@ -7,10 +7,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from common.contract import (
     EVENT_DRY_RUN,
@@ -34,6 +35,7 @@ from predictors.protocol import Predictor, PredictorError
 if TYPE_CHECKING:
     import numpy as np
 
+T = TypeVar("T")
 FEATURES_FILE = "features.json"
 LIVE_FILE = "live.parquet"
 # Failures whose message already says what went wrong; anything else is shown with its
@@ -60,14 +62,24 @@ class RoundContext:
     cache: DatasetCache
     logger: LabelledLogger
     live: LiveLoader
+    threads: int = 1  # CPU threads this model may use while it predicts
+    live_path: Path | None = None  # the live file this model's frame came from
+    others_to_come: bool = False  # models of the task that have not begun yet
 
     def dataset(self, filename: str) -> Path:
         return self.cache.path(self.data_version, filename, self.round, logger=self.logger)
 
-    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
-        # The loader holds the frame this model was handed; the matrix is shared with
-        # every later model asking for the same columns.
-        return self.live.matrix(columns).blocks(rows)
+    def feature_blocks(
+        self, columns: Sequence[str], rows: int, prepare: Callable[[np.ndarray], T] | None = None
+    ) -> Iterator[np.ndarray] | Iterator[T]:
+        # The matrix (and what is prepared from it) is shared with every other model
+        # asking for the same columns.
+        if self.live_path is None:
+            raise LiveDataError("no live data loaded yet")
+        matrix = self.live.matrix(self.live_path, columns)
+        if prepare is None:
+            return matrix.blocks(rows)
+        return matrix.prepared(rows, prepare, keep=self.others_to_come)
 
 
 @dataclass
@@ -81,9 +93,26 @@ class Execution:
     cache: DatasetCache
     retry: RetryPolicy
     load_predictor: PredictorFactory
+    threads: int = 1  # CPU threads per model (job.parallel)
     live_loader: LiveLoader = field(default_factory=LiveLoader)
     # _prediction_key → (validated CSV, rows, name of the model that computed it)
     predicted: dict[str, tuple[bytes, int, str]] = field(default_factory=dict)
+    # Models of the task that have not begun predicting (shared blocks are kept for them).
+    waiting: int = 0
+    # One lock per _prediction_key: of two models running at once with the same key,
+    # the second waits for the first's predictions instead of computing them again.
+    _key_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def key_lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def begin(self) -> bool:
+        """A model begins; True while others of the task have not yet."""
+        with self._guard:
+            self.waiting = max(0, self.waiting - 1)
+            return self.waiting > 0
 
 
 def run_model(
@@ -131,16 +160,32 @@ def _predictions(
     """The validated CSV (its rows counted in ``progress``): computed, or reused from an
     earlier model of this execution with the same predictor and options."""
     key = _prediction_key(entry)
-    if key in ex.predicted:
-        csv, progress.rows, first = ex.predicted[key]
-        logger.info(f"same predictor and options as model {first}: reusing its predictions")
+    with ex.key_lock(key):
+        if key in ex.predicted:
+            csv, progress.rows, first = ex.predicted[key]
+            logger.info(f"same predictor and options as model {first}: reusing its predictions")
+            return csv
+        csv = _predict(entry, ex, progress, logger)
+        ex.predicted[key] = (csv, progress.rows or 0, entry.name)
         return csv
+
+
+def _predict(entry: ModelEntry, ex: Execution, progress: Progress, logger: LabelledLogger) -> bytes:
     with progress.stage("predictor"):
         predictor = ex.load_predictor(entry.predictor, entry.options)
-        context = RoundContext(ex.round, predictor.data_version, ex.cache, logger, ex.live_loader)
+        context = RoundContext(
+            ex.round,
+            predictor.data_version,
+            ex.cache,
+            logger,
+            ex.live_loader,
+            ex.threads,
+            others_to_come=ex.begin(),
+        )
     with progress.stage("data"):
         features = read_json(context.dataset(FEATURES_FILE))
         live_path = context.dataset(LIVE_FILE)
+        context = replace(context, live_path=live_path)
     with progress.stage("columns"):
         columns = predictor.columns(features)
     with progress.stage("load"):
@@ -149,9 +194,7 @@ def _predictions(
     with progress.stage("predict"):
         predictions = predictor.predict(live, context)
     with progress.stage("validate"):
-        csv = to_csv(validate(live[ID_COLUMN], predictions))
-    ex.predicted[key] = (csv, live.height, entry.name)
-    return csv
+        return to_csv(validate(live[ID_COLUMN], predictions))
 
 
 def _why_check_submitted(ex: Execution) -> str | None:

@@ -14,6 +14,17 @@ from typing import Any
 from predictors.protocol import Predictor, PredictorError
 
 
+def declaration(name: str, attribute: str) -> Any:
+    """What the plugin package ``predictors/<name>/__init__.py`` declares as ``attribute``
+    (predictors.protocol), without importing its predictor module; None when it declares
+    nothing or cannot be imported (loading the predictor will then say why)."""
+    try:
+        package = importlib.import_module(f"predictors.{name}")
+    except ImportError:
+        return None
+    return getattr(package, attribute, None)
+
+
 def load_predictor(name: str, options: Mapping[str, Any]) -> Predictor:
     module_name = f"predictors.{name}.predictor"
     try:

@@ -25,13 +25,14 @@ from common.contract import (
     ROUND_ENV,
     ROUND_TEST,
 )
-from common.registry import ModelEntry, Registry, RegistryError, load_registry
+from common.registry import ModelEntry, RegistryError, load_registry
 from common.retry import RetriesExhausted, RetryPolicy
-from job import credentials
+from job import credentials, parallel
 from job.logs import LabelledLogger
 from job.model_run import Execution, PredictorFactory, run_model
 from job.plugins import load_predictor as load_plugin
 from job.results import ModelResult, log_summary
+from job.selection import select_models, task_share
 from job.settings import ConfigError, Settings
 from numerai_data.cache import DatasetCache
 from numerai_data.client import NumeraiClient, NumeraiError
@@ -64,7 +65,7 @@ def _run(
     except RegistryError as exc:
         raise ConfigError(str(exc)) from None
     requested = select_models(registry, settings.model_ids)
-    share = requested[settings.task_index :: settings.task_count]
+    share = task_share(requested, settings)
     if not share:
         log.info(
             "task %d of %d has no model to run (%d requested); nothing to do",
@@ -78,24 +79,13 @@ def _run(
         return EXIT_FAILED
     base = LabelledLogger(log, _base_labels(settings))
     is_test = settings.is_test or settings.round == ROUND_TEST
-    try:
-        round_num = resolve_round(client, settings, retry)
-    except (RetriesExhausted, NumeraiError) as exc:
-        # Every model of this task is reported, each with the same reason.
-        failed = ModelResult.failed(f"round: {exc}")
-        for entry in share:
-            logger = _model_logger(base, entry, "")
-            log_summary(logger, entry, failed, round_num=None, is_test=is_test)
+    round_num = _round_or_report(client, settings, retry, base, share, is_test)
+    if round_num is None:
         return EXIT_FAILED
     outputs = plan_outputs(settings, requested, share, round_num)
     base = base.with_labels(**{LABEL_ROUND: str(round_num)})
-    what = f"round {round_num}: {len(share)} model(s) in this task"
-    base.info(
-        what + (" (dry run)" if settings.dry_run else ""),
-        extra={
-            "fields": {"round": round_num, "is_test": is_test, "models": [e.name for e in share]}
-        },
-    )
+    plan = parallel.plan(share, settings.parallel_models, parallel.usable_cpus())
+    _announce(base, settings, share, plan, round_num, is_test)
     execution = Execution(
         settings=settings,
         round=round_num,
@@ -104,14 +94,67 @@ def _run(
         cache=DatasetCache(client, settings.data_dir, retry),
         retry=retry,
         load_predictor=load_predictor,
+        threads=plan.threads,
+        waiting=len(share),
     )
-    ok = True
-    for entry in share:
+
+    def run_one(entry: ModelEntry) -> ModelResult:
         logger = _model_logger(base, entry, round_num)
-        result = run_model(entry, execution, outputs.get(entry.id), logger)
+        return run_model(entry, execution, outputs.get(entry.id), logger)
+
+    ok = True
+    results = parallel.run_in_order(run_one, share, plan.models_at_once)
+    for entry, result in zip(share, results, strict=True):
+        logger = _model_logger(base, entry, round_num)
         log_summary(logger, entry, result, round_num=round_num, is_test=is_test)
         ok = ok and result.ok
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _round_or_report(
+    client: NumeraiClient,
+    settings: Settings,
+    retry: RetryPolicy,
+    base: LabelledLogger,
+    share: Sequence[ModelEntry],
+    is_test: bool,
+) -> int | None:
+    """The round to submit to; None once every model of the task has been reported
+    failed with the same reason (Numerai could not say which round is open)."""
+    try:
+        return resolve_round(client, settings, retry)
+    except (RetriesExhausted, NumeraiError) as exc:
+        failed = ModelResult.failed(f"round: {exc}")
+        for entry in share:
+            logger = _model_logger(base, entry, "")
+            log_summary(logger, entry, failed, round_num=None, is_test=is_test)
+        return None
+
+
+def _announce(
+    base: LabelledLogger,
+    settings: Settings,
+    share: Sequence[ModelEntry],
+    plan: parallel.Plan,
+    round_num: int,
+    is_test: bool,
+) -> None:
+    """The task's first line: the round, its models, how many predict at a time."""
+    what = f"round {round_num}: {len(share)} model(s) in this task"
+    if plan.models_at_once > 1:
+        what += f", {plan.models_at_once} at a time"
+    base.info(
+        what + (" (dry run)" if settings.dry_run else ""),
+        extra={
+            "fields": {
+                "round": round_num,
+                "is_test": is_test,
+                "models": [e.name for e in share],
+                "cpus": plan.cpus,
+                "models_at_once": plan.models_at_once,
+            }
+        },
+    )
 
 
 def _client(
@@ -131,18 +174,6 @@ def _client(
         timeout=settings.request_timeout,
         download_timeout=settings.download_timeout,
     )
-
-
-def select_models(registry: Registry, model_ids: Sequence[str] | None) -> list[ModelEntry]:
-    if model_ids is None:
-        return list(registry.models)
-    selected = []
-    for model_id in model_ids:
-        entry = registry.by_id(model_id)
-        if entry is None:
-            raise ConfigError(f"model {model_id} is not registered in {registry.path}")
-        selected.append(entry)
-    return selected
 
 
 def resolve_round(client: NumeraiClient, settings: Settings, retry: RetryPolicy) -> int:

@@ -35,6 +35,8 @@ from numerai_data import (
 # Secret Manager secret names (not values) to read the keys from, when overridden.
 PUBLIC_ID_SECRET_ENV = "NUMERAI_PUBLIC_ID_SECRET"  # noqa: S105 - a variable name
 SECRET_KEY_SECRET_ENV = "NUMERAI_SECRET_KEY_SECRET"  # noqa: S105 - a variable name
+# How many models of a task may predict at the same time (job.parallel); unset: one per CPU.
+PARALLEL_MODELS_ENV = "NUMERAI_PARALLEL_MODELS"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
@@ -67,6 +69,7 @@ class Settings:
     secret_key_secret: str
     secret_manager_endpoint: str | None
     if_submitted: str = IF_SUBMITTED_RESUBMIT  # one of IF_SUBMITTED_CHOICES
+    parallel_models: int | None = None  # None: one per CPU
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +146,7 @@ def load_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Set
         secret_key_secret=env.get(SECRET_KEY_SECRET_ENV) or contract.SECRET_KEY_SECRET,
         secret_manager_endpoint=env.get("SECRET_MANAGER_API_ENDPOINT") or None,
         if_submitted=_choice(env, contract.IF_SUBMITTED_ENV, IF_SUBMITTED_CHOICES),
+        parallel_models=_int(env, PARALLEL_MODELS_ENV, default=0, minimum=1) or None,
     )
 
 

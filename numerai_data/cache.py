@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,6 +49,9 @@ class DatasetCache:
         self.source = source
         self.root = Path(root)
         self.retry = retry
+        # Threads sharing the cache (the job's models predicting at once) must not
+        # download the same file twice into the same temporary name: one at a time.
+        self._lock = threading.Lock()
 
     def path(
         self,
@@ -62,6 +66,16 @@ class DatasetCache:
         ``round_num=None`` is for files that do not change with the round
         (``train.parquet``); they live in ``<data version>/`` directly.
         """
+        with self._lock:
+            return self._path(data_version, filename, round_num, logger)
+
+    def _path(
+        self,
+        data_version: str,
+        filename: str,
+        round_num: int | None,
+        logger: logging.Logger | logging.LoggerAdapter,
+    ) -> Path:
         if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
             raise ValueError(f"dataset file name must be a plain file name (got {filename!r})")
         if not data_version or "/" in data_version or data_version.startswith("."):

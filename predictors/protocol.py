@@ -8,17 +8,35 @@ Each plugin is a package ``predictors/<name>/`` whose ``predictor.py`` exposes
 
 called with the registry entry's ``[models.<name>.options]`` table (an unknown option
 is a TypeError, which the job reports as a configuration error for that model).
+
+The package's ``__init__.py`` may declare ``USES_PYARROW = False`` when neither the
+plugin nor any library it calls needs pyarrow (directly or through pandas). When every
+model of a job task is such a plugin, the job keeps pyarrow out of the process (pandas
+then runs as where pyarrow is not installed), which saves ~60 MiB of memory. Undeclared,
+pyarrow loads as usual.
+
+It may also declare ``PARALLEL_SAFE = True`` when several of its models can predict at
+the same time in one process, each in its own thread (no shared mutable state, and a
+predict's memory small: e.g. one block of ``feature_blocks`` at a time). A job task whose
+models all declare it runs them at once, one per CPU, each with ``context.threads`` CPU
+threads; otherwise one after another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 if TYPE_CHECKING:  # only for annotations: importing predictors must stay cheap
     import numpy as np
     import polars as pl
+
+T = TypeVar("T")
+
+# Module attributes a plugin package may declare (see above).
+PYARROW_DECLARATION = "USES_PYARROW"  # = False: needs no pyarrow
+PARALLEL_DECLARATION = "PARALLEL_SAFE"  # = True: models may predict at the same time
 
 
 class PredictorError(Exception):
@@ -37,18 +55,28 @@ class PredictContext(Protocol):
 
     round: int
     data_version: str
+    #: CPU threads this predict may use (e.g. CatBoost's ``thread_count``): the task's
+    #: CPUs divided among the models predicting at the same time.
+    threads: int
 
     def dataset(self, filename: str) -> Path:
         """Local path of another file of this round's data (e.g. ``live_benchmark_models.parquet``),
         downloaded through the job's cache on first use."""
         ...
 
-    def feature_blocks(self, columns: Sequence[str], rows: int) -> Iterator[np.ndarray]:
+    def feature_blocks(
+        self, columns: Sequence[str], rows: int, prepare: Callable[[np.ndarray], T] | None = None
+    ) -> Iterator[np.ndarray] | Iterator[T]:
         """``columns`` of the live frame as Fortran-ordered float32 matrices of at most
         ``rows`` rows each, top to bottom, nulls as NaN: the layout tree libraries read
         fastest. The job converts the frame once per column list and shares it between
         the models of an execution, so this is cheaper than converting ``live`` yourself.
-        Each block is a fresh array."""
+        Each block is a fresh array.
+
+        With ``prepare`` (e.g. ``catboost.Pool``), each block comes as ``prepare(block)``:
+        the job computes those once for all the models of the execution that ask with
+        the same columns, ``rows`` and ``prepare``, and hands every one of them the same
+        objects, so treat them as read-only."""
         ...
 
 

@@ -65,16 +65,22 @@ class Pred1:
     def predict(self, live: pl.DataFrame, context: PredictContext | None) -> np.ndarray:
         # Fortran-ordered float32 blocks: CatBoost reads features column by column and
         # would transpose C-ordered rows first (measured: up to twice the predict time).
-        # In the job the conversion is shared by every model using the same features.
+        # In the job, the conversion and CatBoost's Pools over the blocks (~4 ms each at
+        # 3,555 features) are made once for every model using the same features.
         if context is None:
             blocks = feature_blocks(live, self.features, self.chunk_rows)
+            threads = -1  # CatBoost's default: every CPU
         else:
-            blocks = context.feature_blocks(self.features, self.chunk_rows)
+            from catboost import Pool
+
+            blocks = context.feature_blocks(self.features, self.chunk_rows, prepare=Pool)
+            threads = context.threads
         raw = np.empty(live.height, dtype=np.float64)
         done = 0
-        for block in blocks:
-            raw[done : done + len(block)] = self.model.predict(block)
-            done += len(block)
+        for block in blocks:  # numpy arrays or CatBoost Pools, predicted alike
+            rows = block.shape[0]
+            raw[done : done + rows] = self.model.predict(block, thread_count=threads)
+            done += rows
             del block  # before the next one is made: one block in memory, not two
         if done != live.height:
             raise ValueError(f"feature blocks held {done} rows, live data {live.height}")

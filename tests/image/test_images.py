@@ -3,7 +3,8 @@
 Slow (`make image-test`): installs buildah/debootstrap when missing, makes the base
 once (cached under build/image-test, or $NUMERAI_IMAGE_CACHE), builds both images
 from scratch, then runs ``python -m job --help`` and the dispatcher's ``/healthz``
-inside them. Sizes and build times are printed and written to report.json there.
+inside them. Sizes and build times are printed and written to report.json there, with
+the job container's start-up figures (tests/image/job_startup.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 import pytest
 
 from tests.image import buildah as bh
+from tests.image import job_startup
+from tests.job.support import MODEL_A
 
 pytestmark = [
     pytest.mark.slow,
@@ -159,6 +162,18 @@ def test_bytecode_compiled_at_build(built: Built, dispatcher_ctr: str, job_ctr: 
         assert proc.returncode == 0, (module, proc.stderr)
 
 
+def test_job_image_loads_its_bytecode_without_recompiling(built: Built, job_ctr: str) -> None:
+    """Every module the job imports comes from a .pyc that is used as it is: none stale
+    (timestamp .pyc files went stale when the venv was copied between stages, which
+    rounds mtimes; Dockerfile.job compiles with unchecked hashes)."""
+    modules = "job.runner, predictors.pred1.predictor, catboost"
+    proc = _run(built.b, job_ctr, "python", "-v", "-c", f"import {modules}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stale = [line for line in proc.stderr.splitlines() if "bytecode is stale" in line]
+    assert stale == [], f"{len(stale)} stale, e.g. {stale[:3]}"
+    assert proc.stderr.count("# code object from") > 500  # the imports did come from .pyc
+
+
 def test_images_run_as_non_root_without_secrets(built: Built) -> None:
     for tag, module in ((DISPATCHER_TAG, "dispatcher"), (JOB_TAG, "job")):
         config = built.b.config(tag)["OCIv1"]["config"]
@@ -212,3 +227,28 @@ def test_dispatcher_serves_healthz_on_port(built: Built, dispatcher_ctr: str) ->
     assert status == 200, output[-3000:]
     print(f"\ndispatcher container answered /healthz {ready:.1f} s after start")
     assert "image-test-token" not in output
+
+
+def test_job_container_start_up(
+    built: Built, job_ctr: str, fake_numerai, pred1_models: dict, tmp_path
+) -> None:
+    """A real dry run in the image against the fake Numerai on the host; the start-up
+    figures are printed and kept in report.json (measured, not asserted)."""
+    folder = tmp_path / "mount"
+    job_startup.prepare_mount(folder, pred1_models["medium"], MODEL_A)
+    env = {
+        "NUMERAI_API_URL": fake_numerai.url,
+        "NUMERAI_MODELS_FILE": f"{job_startup.MOUNT}/models.toml",
+        "NUMERAI_MODEL_ID": "all",
+        "NUMERAI_DRY_RUN": "1",
+        "LOG_FORMAT": "json",
+    }
+
+    report = job_startup.measure(built.b, job_ctr, folder, env)
+
+    assert report["last event"] == ["dry_run"] * 2 * job_startup.RUNS
+    assert report["first log line"].startswith("round 842:")
+    print("\njob container start-up:", json.dumps(report, indent=2))
+    path = bh.cache_dir() / "report.json"
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**saved, "job_startup": report}, indent=2))

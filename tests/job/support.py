@@ -105,6 +105,10 @@ class JobHarness:
             "NUMERAI_REQUEST_TIMEOUT": str(TEST_REQUEST_TIMEOUT),
             "TRIGGER_ID": TRIGGER,
             "LOG_FORMAT": "json",
+            # One model after another: the fake's faults hit "the next N requests", which
+            # only names a model when the models run in order. tests/job/test_parallel.py
+            # runs them at once.
+            "NUMERAI_PARALLEL_MODELS": "1",
         }
         env.update(overrides)
         return {k: v for k, v in env.items() if v is not None}

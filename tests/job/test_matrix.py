@@ -98,36 +98,57 @@ def test_text_columns_and_bad_block_sizes_are_refused(live, features):
         next(FeatureMatrix.from_frame(live, features).blocks(0))
 
 
-def test_loader_converts_once_per_frame_and_column_list(synthetic_data, features):
+def test_loader_converts_once_per_file_and_column_list(synthetic_data, features):
     path = synthetic_data / "live.parquet"
     loader = LiveLoader()
     loader.load(path, features)
 
-    first = loader.matrix(features)
-    assert loader.matrix(features) is first  # the next model with these columns shares it
-    assert loader.conversions == 1
+    first = loader.matrix(path, features)
+    assert loader.matrix(path, features) is first  # the next model with these columns shares it
+    assert loader.conversions == 1 and loader.loads == 1
 
-    subset = loader.matrix(features[:5])  # another column list replaces it
+    subset = loader.matrix(path, features[:5])  # another column list replaces it
     assert subset.shape == (300, 5) and loader.conversions == 2
-    loader.matrix(features)
+    loader.matrix(path, features)
     assert loader.conversions == 3  # only one matrix is kept at a time
+    assert loader.loads == 1  # all from the frame already loaded
 
     loader.load(path, None)  # a new frame drops the matrix of the old one
-    assert loader.matrix(features) is not first
-    assert loader.conversions == 4
+    assert loader.matrix(path, features) is not first
+    assert loader.conversions == 4 and loader.loads == 2
+
+
+def test_loader_matrix_of_another_file_is_never_the_kept_one(synthetic_data, features, tmp_path):
+    """Same column names, another file (e.g. another data version's live data): the
+    matrix is built from that file, not from the frame that happens to be kept."""
+    path = synthetic_data / "live.parquet"
+    other = tmp_path / "live.parquet"
+    frame = pl.read_parquet(path)
+    frame.with_columns(pl.col(features).fill_null(0).reverse()).write_parquet(other)
+    loader = LiveLoader()
+    loader.load(path, features)
+    first = loader.matrix(path, features)
+
+    second = loader.matrix(other, features)  # nothing of `other` loaded yet: read it
+
+    assert loader.loads == 2
+    np.testing.assert_array_equal(
+        np.concatenate(list(first.blocks(100))), reference(frame, features)
+    )
+    expected = reference(pl.read_parquet(other), features)
+    np.testing.assert_array_equal(np.concatenate(list(second.blocks(100))), expected)
 
 
 def test_loader_matrix_failures_name_the_columns(synthetic_data, features):
+    path = synthetic_data / "live.parquet"
     loader = LiveLoader()
-    with pytest.raises(LiveDataError, match="no live data loaded yet"):
-        loader.matrix(features)
-    loader.load(synthetic_data / "live.parquet", features[:3])
-    with pytest.raises(LiveDataError, match=f"loaded live data has no column.*{features[3]}"):
-        loader.matrix(features[:4])
+    loader.load(path, features[:3])
+    with pytest.raises(LiveDataError, match=r"live\.parquet has no column.*feature_nope"):
+        loader.matrix(path, [features[0], "feature_nope"])
     with pytest.raises(LiveDataError, match=f"more than once: {features[1]}"):
-        loader.matrix([features[1], features[0], features[1]])
+        loader.matrix(path, [features[1], features[0], features[1]])
     with pytest.raises(LiveDataError, match="live data: column 'id' is String, not a number"):
-        loader.matrix(["id", features[0]])
+        loader.matrix(path, ["id", features[0]])
     assert loader.conversions == 0
 
 
@@ -139,3 +160,24 @@ def test_loader_hands_each_model_its_own_frame_for_the_same_columns(synthetic_da
     second = loader.load(path, features)
     assert second.columns == ["id", *features]
     assert loader.loads == 1
+
+
+def test_prepared_blocks_are_built_once_when_kept_and_streamed_otherwise(live, features):
+    matrix = FeatureMatrix.from_frame(live, features)
+    made: list[np.ndarray] = []
+
+    def prepare(block: np.ndarray) -> tuple[int, float]:
+        made.append(block)
+        return len(block), float(np.nansum(block))
+
+    streamed = list(matrix.prepared(128, prepare, keep=False))  # nobody else will ask
+    assert len(made) == 3 and matrix._prepared == {}
+    kept = list(matrix.prepared(128, prepare, keep=True))
+    again = list(matrix.prepared(128, prepare, keep=False))  # the last model: shares
+    assert len(made) == 6 and kept == again == streamed
+    assert [rows for rows, _ in kept] == [128, 128, 44]
+    sums = [total for _, total in kept]
+    assert sum(sums) == pytest.approx(float(np.nansum(reference(live, features))))
+
+    list(matrix.prepared(64, prepare, keep=True))  # another block size replaces the list
+    assert list(matrix._prepared) == [(64, prepare)] and len(made) == 6 + 5

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from catboost import Pool
 
 from common.retry import NO_DELAY
 from job.live import LiveLoader
@@ -71,33 +72,46 @@ def test_blocks_are_fortran_float32_with_nan_for_nulls(pred1_models, synthetic_d
     np.testing.assert_array_equal(np.concatenate(blocks), expected)
 
 
+@pytest.mark.parametrize("others_to_come", [True, False])
 def test_models_sharing_the_jobs_matrix_predict_as_with_their_own_conversion(
-    pred1_models, synthetic_data, tmp_path
+    pred1_models, synthetic_data, tmp_path, others_to_come
 ):
-    """Two models on the same features (different files, so nothing else is shared) use
-    one conversion through the job's context, with the same predictions as alone."""
-    copy = tmp_path / "other.cbm"
-    copy.write_bytes(pred1_models["medium"].read_bytes())
-    first = create(model_path=str(pred1_models["medium"]))
-    second = create(model_path=str(copy))
+    """Three models on the same features (different files, so nothing else is shared)
+    use one conversion through the job's context, with the same predictions as alone;
+    with more models to come, the first one's CatBoost Pools serve the next ones too."""
+    copies = [tmp_path / f"other{i}.cbm" for i in (1, 2)]
+    for copy in copies:
+        copy.write_bytes(pred1_models["medium"].read_bytes())
+    first, second, third = (
+        create(model_path=str(path)) for path in (pred1_models["medium"], *copies)
+    )
+    first.chunk_rows = third.chunk_rows = 128
     second.chunk_rows = 64  # blocks of another size from the same matrix
     loader = LiveLoader()
     path = synthetic_data / "live.parquet"
-    context = RoundContext(842, "v5.3", cache=None, logger=None, live=loader)
+    context = RoundContext(
+        842, "v5.3", None, None, loader, live_path=path, others_to_come=others_to_come
+    )
 
-    shared = [m.predict(loader.load(path, m.features), context) for m in (first, second)]
+    shared = [m.predict(loader.load(path, m.features), context) for m in (first, second, third)]
 
     assert loader.loads == 1 and loader.conversions == 1
+    matrix = loader.matrix(path, first.features)
+    kept = matrix._prepared.get((128, Pool))
+    assert (kept is not None and len(kept) == 3) == others_to_come  # 300 rows in 128s
     live = pl.read_parquet(path, columns=["id", *first.features])
     alone = first.predict(live, context=None)
-    np.testing.assert_array_equal(shared[0], alone)
-    np.testing.assert_array_equal(shared[1], alone)
+    for predictions in shared:
+        np.testing.assert_array_equal(predictions, alone)
 
 
 def test_blocks_that_miss_rows_are_an_error(pred1_models, synthetic_data):
     class ShortContext:
-        def feature_blocks(self, columns, rows):
-            return iter([np.zeros((10, len(columns)), dtype=np.float32, order="F")])
+        threads = 1
+
+        def feature_blocks(self, columns, rows, prepare=None):
+            block = np.zeros((10, len(columns)), dtype=np.float32, order="F")
+            return iter([block if prepare is None else prepare(block)])
 
     predictor = create(model_path=str(pred1_models["small"]), feature_set="small")
     live = pl.read_parquet(synthetic_data / "live.parquet", columns=["id", *predictor.features])

@@ -1,0 +1,3 @@
+"""The job container's start-up test runs a pred1 model trained like the job's tests' ones."""
+
+from tests.job.support import pred1_models  # noqa: F401 - a fixture
