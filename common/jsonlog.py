@@ -93,12 +93,19 @@ def choose_format(requested: str | None, stream: IO[str]) -> str:
     return "text" if isatty is not None and isatty() else "json"
 
 
-def configure(fmt: str, *, stream: IO[str] | None = None, level: int = logging.INFO) -> None:
-    """Route the root logger to ``stream`` (default stdout) in the chosen format.
+def configure(
+    fmt: str,
+    *,
+    stream: IO[str] | None = None,
+    level: int = logging.INFO,
+    handler: logging.StreamHandler | None = None,
+) -> None:
+    """Route the root logger to ``stream`` (default stdout) in the chosen format, or
+    through ``handler`` when one is given.
 
     Replaces any handler installed before (numerapi calls ``logging.basicConfig``).
     """
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = handler or logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

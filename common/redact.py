@@ -20,23 +20,37 @@ MASK = "[redacted]"
 
 def scrub(text: str, secrets: Iterable[str], mask: str = MASK) -> str:
     """``text`` with every non-empty secret, plain or URL-encoded, replaced by ``mask``."""
+    return _scrub(text, _forms(secrets), mask)
+
+
+def _forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Each non-empty secret as written and URL-encoded (as in a query string)."""
+    forms: dict[str, None] = {}
     for secret in secrets:
         if secret:
-            text = text.replace(secret, mask)
-            text = text.replace(urllib.parse.quote(secret, safe=""), mask)
+            forms[secret] = None
+            forms[urllib.parse.quote(secret, safe="")] = None
+    return tuple(forms)
+
+
+def _scrub(text: str, forms: tuple[str, ...], mask: str) -> str:
+    for form in forms:
+        if form in text:
+            text = text.replace(form, mask)
     return text
 
 
 class RedactSecrets(logging.Filter):
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
+        # Both forms computed once: the filter runs for every line the process writes.
+        self._secrets = _forms(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
         message = record.getMessage()
-        cleaned = scrub(message, self._secrets)
+        cleaned = _scrub(message, self._secrets, MASK)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         for attribute in ("fields", "labels"):  # jsonlog's structured extras
@@ -45,7 +59,7 @@ class RedactSecrets(logging.Filter):
                 setattr(record, attribute, self._clean(value))
         if record.exc_info:
             text = logging.Formatter().formatException(record.exc_info)
-            cleaned = scrub(text, self._secrets)
+            cleaned = _scrub(text, self._secrets, MASK)
             if cleaned != text:
                 # The formatters render exc_info themselves; hand them the cleaned text.
                 record.exc_info = None
@@ -57,7 +71,7 @@ class RedactSecrets(logging.Filter):
     def _clean(self, value: Any) -> Any:
         """Strings scrubbed, in mappings and sequences at any depth; anything else as is."""
         if isinstance(value, str):
-            return scrub(value, self._secrets)
+            return _scrub(value, self._secrets, MASK)
         if isinstance(value, Mapping):
             return {key: self._clean(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

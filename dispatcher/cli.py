@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from common import jsonlog, redact
 from common.contract import EXIT_CONFIG, EXIT_FAILED
+from dispatcher import logbuffer
 from dispatcher.settings import Settings, SettingsError
 
 log = logging.getLogger("dispatcher")
@@ -38,7 +39,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except (SettingsError, ValueError) as exc:
         print(f"dispatcher: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    jsonlog.configure(fmt)
+    handler = logbuffer.BatchedStreamHandler(logbuffer.buffered_stdout())
+    jsonlog.configure(fmt, handler=handler)
     redact.install(settings.tokens)
 
     # Imported here, not at the top: `--help` and configuration errors stay instant.
@@ -53,9 +55,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         len(settings.registry.models),
         extra={"fields": {"event": "start", "mode": settings.mode, "port": settings.port}},
     )
+    app = create_app(settings)
+    app.cleanup_ctx.append(logbuffer.draining(handler))
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.listen_host,
             port=settings.port,
             shutdown_timeout=SHUTDOWN_TIMEOUT_S,

@@ -198,6 +198,16 @@ def dispatcher(registry_file: Path, fake: FakeCloudRun, tmp_path: Path) -> Itera
         proc.stop()
 
 
+def test_a_webhook_line_is_written_while_the_dispatcher_runs(dispatcher: Dispatcher) -> None:
+    # Lines are batched (dispatcher/logbuffer.py), not held until exit.
+    status, _ = post(f"{dispatcher.url}/pred/{MODEL_ID}?token={TOKEN}", body("batched"))
+    assert status == 202
+    deadline = time.monotonic() + 5
+    while '"trigger_id": "batched"' not in dispatcher.output():
+        assert time.monotonic() < deadline, dispatcher.output()
+        time.sleep(0.05)
+
+
 def test_cloud_run_mode_listens_on_every_interface(dispatcher: Dispatcher) -> None:
     # Cloud Run routes requests to the container's interface, not to its loopback.
     assert _listening_hosts(dispatcher.port) == {"0.0.0.0"}
