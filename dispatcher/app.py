@@ -232,7 +232,9 @@ async def _webhook(request: web.Request, outcome: _Outcome) -> web.Response:
         return body, launched.existing
 
     # A new instance first learns what was launched before it (bounded; see HISTORY).
-    await asyncio.shield(app[HISTORY])
+    history = app[HISTORY]
+    if not history.done():
+        await asyncio.shield(history)
     try:
         # Keyed by model and trigger: a trigger id names one model's run.
         (body, existing), first = await app[DEDUPE].run((entry.id, hook.trigger_id), start)
