@@ -33,6 +33,9 @@ def test_the_retry_submits_only_the_model_that_failed(job, pred1_models) -> None
             NUMERAI_SECRET_KEY=SECRET_KEY,
             NUMERAI_MODELS_FILE=str(job.models_file),
             NUMERAI_DATA_DIR=str(job.tmp_path / "data"),
+            # One model after the other: the one scripted refusal must be beta's (models
+            # predicting at once would race for it).
+            NUMERAI_PARALLEL_MODELS="1",
         ),
         max_retries=1,
     )
