@@ -119,16 +119,21 @@ def _project(s: OpsSettings, member: str, role: str) -> Binding:
     )
 
 
-def run_job(s: OpsSettings, job: str, member: str, role: str) -> Binding:
-    """A binding on one Cloud Run job (not the project)."""
-    where = (job, f"--region={s.region}", f"--project={s.project}")
+def _run_resource(s: OpsSettings, kind: str, name: str, member: str, role: str) -> Binding:
+    """A binding on one Cloud Run resource (``kind``: jobs or services), not the project."""
+    where = (name, f"--region={s.region}", f"--project={s.project}")
     return Binding(
-        what=f"{role} on Cloud Run job {job}",
-        get=("run", "jobs", "get-iam-policy", *where),
-        add=("run", "jobs", "add-iam-policy-binding", *where),
+        what=f"{role} on Cloud Run {kind.removesuffix('s')} {name}",
+        get=("run", kind, "get-iam-policy", *where),
+        add=("run", kind, "add-iam-policy-binding", *where),
         member=member,
         role=role,
     )
+
+
+def run_job(s: OpsSettings, job: str, member: str, role: str) -> Binding:
+    """A binding on one Cloud Run job (not the project)."""
+    return _run_resource(s, "jobs", job, member, role)
 
 
 def scheduler_agent(project_number: str) -> str:
@@ -196,14 +201,7 @@ def revoked(s: OpsSettings) -> list[Binding]:
 
 def run_service(s: OpsSettings, service: str, member: str, role: str) -> Binding:
     """A binding on one Cloud Run service (not the project)."""
-    where = (service, f"--region={s.region}", f"--project={s.project}")
-    return Binding(
-        what=f"{role} on Cloud Run service {service}",
-        get=("run", "services", "get-iam-policy", *where),
-        add=("run", "services", "add-iam-policy-binding", *where),
-        member=member,
-        role=role,
-    )
+    return _run_resource(s, "services", service, member, role)
 
 
 def deployed_bindings(s: OpsSettings, *, job: str, with_service: bool) -> list[Binding]:

@@ -153,31 +153,23 @@ def _listening_hosts(port: int) -> set[str]:
     return hosts
 
 
-def test_local_mode_listens_on_loopback_only(registry_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("listen_host", "expected"),
+    [(None, "127.0.0.1"), ("0.0.0.0", "0.0.0.0")],  # local mode: loopback unless told
+)
+def test_local_mode_listens_on_loopback_unless_told(
+    registry_file: Path, tmp_path: Path, listen_host: str | None, expected: str
+) -> None:
     env = base_env(
         DISPATCH_MODE="local",
         NUMERAI_MODELS_FILE=str(registry_file),
         LOCAL_EXECUTIONS_DIR=str(tmp_path / "executions"),
+        **({"LISTEN_HOST": listen_host} if listen_host else {}),
     )
     proc = Dispatcher(env, tmp_path / "dispatcher.log")
     try:
         proc.wait_ready()
-        assert _listening_hosts(proc.port) == {"127.0.0.1"}
-    finally:
-        proc.stop()
-
-
-def test_listen_host_is_honoured_in_local_mode(registry_file: Path, tmp_path: Path) -> None:
-    env = base_env(
-        DISPATCH_MODE="local",
-        LISTEN_HOST="0.0.0.0",
-        NUMERAI_MODELS_FILE=str(registry_file),
-        LOCAL_EXECUTIONS_DIR=str(tmp_path / "executions"),
-    )
-    proc = Dispatcher(env, tmp_path / "dispatcher.log")
-    try:
-        proc.wait_ready()
-        assert _listening_hosts(proc.port) == {"0.0.0.0"}
+        assert _listening_hosts(proc.port) == {expected}
     finally:
         proc.stop()
 
