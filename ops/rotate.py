@@ -55,7 +55,8 @@ def _start(
     old = _current_version(g, s, pinned)
     token = new_webhook_token()
     new = _add_token_version(g, s, token)
-    _pin(g, s, f"{WEBHOOK_TOKEN_ENV}={_ref(new)},{WEBHOOK_TOKEN_PREVIOUS_ENV}={_ref(old)}")
+    both = f"{WEBHOOK_TOKEN_ENV}={_ref(new)},{WEBHOOK_TOKEN_PREVIOUS_ENV}={_ref(old)}"
+    _redeploy(g, s, f"--update-secrets={both}")
     service_url = describe_service_url(g, s)
     if keys is None:  # a dry run
         print(f"[dry run] would register the new URL of {len(entries)} model(s)", file=out)
@@ -82,19 +83,7 @@ def _finish(s: OpsSettings, g: Gcloud, pinned: dict[str, str] | None, out: IO[st
     if pinned is not None and WEBHOOK_TOKEN_PREVIOUS_ENV not in pinned:
         raise ConfigError("no rotation is under way: start one with `make rotate-token`")
     old = (pinned or {}).get(WEBHOOK_TOKEN_PREVIOUS_ENV, "<old version>")
-    g.run(
-        [
-            "run",
-            "services",
-            "update",
-            s.service_name,
-            f"--region={s.region}",
-            f"--project={s.project}",
-            f"--remove-secrets={WEBHOOK_TOKEN_PREVIOUS_ENV}",
-            "--quiet",
-        ],
-        capture=True,
-    )
+    _redeploy(g, s, f"--remove-secrets={WEBHOOK_TOKEN_PREVIOUS_ENV}")
     g.run(
         [
             "secrets",
@@ -146,8 +135,9 @@ def _ref(version: str) -> str:
     return f"{WEBHOOK_TOKEN_SECRET}:{version}"
 
 
-def _pin(g: Gcloud, s: OpsSettings, secrets: str) -> None:
-    """Redeploy the dispatcher (same image, new revision) with these secret references."""
+def _redeploy(g: Gcloud, s: OpsSettings, secrets_flag: str) -> None:
+    """Redeploy the dispatcher (same image, a new revision) with its secret references
+    changed by ``secrets_flag``."""
     g.run(
         [
             "run",
@@ -156,7 +146,7 @@ def _pin(g: Gcloud, s: OpsSettings, secrets: str) -> None:
             s.service_name,
             f"--region={s.region}",
             f"--project={s.project}",
-            f"--update-secrets={secrets}",
+            secrets_flag,
             "--quiet",
         ],
         capture=True,
