@@ -6,7 +6,8 @@ second execution), and gRPC is not what a local fake speaks. So the sync
 ``JobsClient(transport="rest")`` runs in a dedicated thread pool sized for the burst at
 round open. ``google.cloud.run_v2`` is imported only here, when the launcher opens, so
 local mode and /healthz never pay its ~0.5 s import. Each call goes through
-``dispatcher.runjob`` (the client's session with a request built once per job).
+``dispatcher.runjob`` (the client's request, built once per job, sent through google-auth's
+urllib3 transport).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ log = logging.getLogger(__name__)
 # threads on a 1-vCPU instance) would take 5 s, while 128 threads answer them all
 # within ~0.5 s. Threads are started only when needed, so idle cost is nil.
 LAUNCH_THREADS = 128
-# Keep one pooled HTTP connection per launch thread; requests' default of 10 would
-# open and throw away a connection (and a TLS handshake) for every extra thread.
+# Keep one pooled HTTP connection per launch thread; requests' default of 10 (urllib3's
+# of 1) would open and throw away a connection (and a TLS handshake) for every extra
+# thread.
 HTTP_POOL_SIZE = LAUNCH_THREADS
 # Do not start another attempt with less time than this left in the budget: a call
 # cut shorter than a normal API round trip would fail anyway.
@@ -71,8 +73,12 @@ def _ambiguous(exc: BaseException) -> bool:
     from the API, or no answer in time. (A 503 or a refused connection means it did not.)"""
     import requests
     from google.api_core import exceptions as api
+    from urllib3 import exceptions as http
 
-    return isinstance(exc, api.InternalServerError | api.GatewayTimeout | requests.Timeout)
+    return isinstance(
+        exc,
+        api.InternalServerError | api.GatewayTimeout | requests.Timeout | http.ReadTimeoutError,
+    )
 
 
 def _make_client(settings: CloudRunSettings) -> run_v2.JobsClient:
@@ -105,22 +111,29 @@ def _size_connection_pool(client: Any) -> None:
 
 
 def _classify(exc: BaseException) -> tuple[LaunchError, bool] | None:
-    """Map a client error to (LaunchError, retry?); None for errors we do not know."""
+    """Map a client error to (LaunchError, retry?); None for errors we do not know.
+
+    Transport errors come from requests (the client's own calls) or from urllib3 (the
+    fast RunJob path, ``runjob.HttpRunJob``), classified alike: urllib3's connect
+    timeouts, refusals and dropped connections are what requests calls
+    ``ConnectionError``, its read timeout what requests calls ``Timeout``."""
     import requests
     from google.api_core import exceptions as api
     from google.auth import exceptions as auth
+    from urllib3 import exceptions as http
 
     if isinstance(exc, api.ServiceUnavailable | api.InternalServerError | api.GatewayTimeout):
         # Named transient server errors (GatewayTimeout includes DeadlineExceeded). After
         # a 500 or 504 the launcher first looks for the execution (_ambiguous).
         return LaunchError(f"Cloud Run API unavailable: {exc}", transient=True), True
-    if isinstance(exc, requests.ConnectionError | auth.TransportError):
+    unreachable = http.ConnectTimeoutError | http.ProtocolError | http.SSLError | http.ProxyError
+    if isinstance(exc, requests.ConnectionError | auth.TransportError | unreachable):
         # No answer over the connection: refused, DNS, connect timeout, or a pooled
         # keep-alive connection the server had closed. Almost always the request was
         # not processed; the bounded retry is what Numerai would do anyway.
         reason = f"cannot reach the Cloud Run API: {type(exc).__name__}"
         return LaunchError(reason, transient=True), True
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout | http.ReadTimeoutError):
         # The API may have accepted the run and just not answered in time; retrying here
         # could start a second execution, so answer 503 at once and let Numerai decide
         # (its next delivery looks for the execution first).
@@ -168,7 +181,9 @@ class CloudRunLauncher:
             client = await loop.run_in_executor(executor, _make_client, settings)
             executions = await loop.run_in_executor(executor, _make_executions_client, settings)
             probe_job = settings.job_name(None)
-            run_job = await loop.run_in_executor(executor, runjob.choose, client, probe_job)
+            run_job = await loop.run_in_executor(
+                executor, runjob.choose, client, probe_job, HTTP_POOL_SIZE
+            )
         except Exception as exc:
             await loop.run_in_executor(None, executor.shutdown)
             from google.auth.exceptions import DefaultCredentialsError
@@ -192,6 +207,7 @@ class CloudRunLauncher:
         finally:
             # Webhooks in flight have finished (graceful shutdown) before cleanup runs.
             await loop.run_in_executor(None, executor.shutdown)
+            run_job.close()
             client.transport.close()
             executions.transport.close()
 

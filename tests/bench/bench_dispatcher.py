@@ -19,6 +19,12 @@ measured on both sides (the images compile at install; docs/design.md "Start-up 
 4. resident memory of the dispatcher after each warm run (budget: 128 MiB, the
    smallest Cloud Run service).
 
+The dispatcher (and the hello-world) run on a CPU of their own, the fake and the load
+generator on the others, as deployed: the service has 1 vCPU (``--cpu=1``), and neither
+Numerai nor the Admin API shares it. ``--server-cpus 0`` lets all three share every
+CPU instead (on a 2-CPU machine each process then also pays for the others' cache and
+scheduling: about +25% CPU per webhook, measured).
+
 The machine's load average is printed with each run: latency figures on a shared
 machine move with it. Exit code 0 when every target is met, 1 otherwise.
 """
@@ -29,6 +35,7 @@ import argparse
 import asyncio
 import compileall
 import contextlib
+import functools
 import http.client
 import importlib.util
 import json
@@ -64,6 +71,7 @@ WARM_TARGET_P99_MS = 100.0
 WARM_TARGET_CPU_MS = 1.5  # dispatcher CPU per webhook (user + system)
 WARM_REPEAT = 3  # "reliably": the p99 target must hold in this many runs in a row
 MEMORY_BUDGET_MIB = 128  # Cloud Run's smallest service memory
+SERVER_CPUS = 1  # the dispatcher service's --cpu (cloudbuild.yaml)
 # Polling for "is it up yet": fine enough not to blur a ~0.3 s measurement.
 POLL_S = 0.002
 START_TIMEOUT_S = 60.0
@@ -149,10 +157,22 @@ def dispatcher_env(api_url: str, registry: Path, port: int) -> dict[str, str]:
     )
 
 
-def spawn_dispatcher(env: dict[str, str], log: Path) -> subprocess.Popen:
+def on_cpus(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that confines the child to ``cpus`` from its first instruction."""
+    return None if cpus is None else functools.partial(os.sched_setaffinity, 0, cpus)
+
+
+def spawn_dispatcher(
+    env: dict[str, str], log: Path, cpus: frozenset[int] | None
+) -> subprocess.Popen:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "dispatcher"], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "dispatcher"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=out,
+            preexec_fn=on_cpus(cpus),
         )
 
 
@@ -219,31 +239,32 @@ def first_answer(
             time.sleep(POLL_S)
 
 
-def cold_dispatcher(api_url: str, registry: Path, model_id: str, log: Path) -> float:
+def cold_dispatcher(setup: Setup, api_url: str) -> float:
     port = free_port()
-    env = dispatcher_env(api_url, registry, port)
-    path = f"/pred/{model_id}?token={TOKEN}"
+    env = dispatcher_env(api_url, setup.registry, port)
+    path = f"/pred/{setup.model_ids[0]}?token={TOKEN}"
     started = time.perf_counter()
-    proc = spawn_dispatcher(env, log)
+    proc = spawn_dispatcher(env, setup.log, setup.server_cpus)
     try:
         status = first_answer(port, proc, "POST", path, webhook_body(f"cold-{uuid.uuid4().hex}"))
         elapsed = time.perf_counter() - started
     finally:
         stop(proc)
     if status != 202:
-        raise SystemExit(f"dispatcher's first answer was {status}, not 202 (see {log})")
+        raise SystemExit(f"dispatcher's first answer was {status}, not 202 (see {setup.log})")
     return elapsed
 
 
-def cold_hello(hello_dir: Path) -> float:
+def cold_hello(setup: Setup) -> float:
     port = free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", HELLO_MODULE],
-        cwd=hello_dir,
+        cwd=setup.hello_dir,
         env=child_env(PORT=str(port)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=on_cpus(setup.server_cpus),
     )
     try:
         status = first_answer(port, proc, "GET", "/", None)
@@ -358,6 +379,7 @@ class Setup:
     model_ids: list[str]
     log: Path
     hello_dir: Path
+    server_cpus: frozenset[int] | None  # the dispatcher's and hello-world's; None: any
 
 
 @contextlib.contextmanager
@@ -375,7 +397,9 @@ def with_dispatcher(
     setup: Setup, api_url: str, body: Callable[[str, subprocess.Popen], object]
 ) -> object:
     port = free_port()
-    proc = spawn_dispatcher(dispatcher_env(api_url, setup.registry, port), setup.log)
+    proc = spawn_dispatcher(
+        dispatcher_env(api_url, setup.registry, port), setup.log, setup.server_cpus
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc)
@@ -391,8 +415,8 @@ def measure_cold(setup: Setup, runs: int) -> tuple[list[float], list[float]]:
     dispatcher: list[float] = []
     with fake_api(setup, 0.0) as (_, url):
         for _ in range(runs):
-            hello.append(cold_hello(setup.hello_dir))
-            dispatcher.append(cold_dispatcher(url, setup.registry, setup.model_ids[0], setup.log))
+            hello.append(cold_hello(setup))
+            dispatcher.append(cold_dispatcher(setup, url))
     return hello, dispatcher
 
 
@@ -443,6 +467,13 @@ def _warm_run(setup: Setup, requests: int, fake_pid: int, url: str) -> WarmRun:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_dispatcher", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold-runs", type=int, default=COLD_RUNS)
+    parser.add_argument(
+        "--server-cpus",
+        type=int,
+        default=SERVER_CPUS,
+        help="CPUs of the dispatcher's own (the rest run the fake and the load generator); "
+        "0: all processes share every CPU",
+    )
     parser.add_argument("--warm-requests", type=int, default=WARM_REQUESTS)
     parser.add_argument(
         "--repeat", type=int, default=WARM_REPEAT, help="warm runs, each on a fresh dispatcher"
@@ -450,6 +481,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if min(args.cold_runs, args.warm_requests, args.repeat) < 1:
         parser.error("--cold-runs, --warm-requests and --repeat must be at least 1")
+    if args.server_cpus < 0:
+        parser.error("--server-cpus must be 0 or more")
+    server_cpus = place_processes(args.server_cpus)
 
     with tempfile.TemporaryDirectory(prefix="bench-dispatcher-") as tmp:
         work = Path(tmp)
@@ -460,10 +494,36 @@ def main(argv: list[str] | None = None) -> int:
         registry = work / "models.toml"
         model_ids = write_registry(registry, BURST_MODELS)
         print(f"bytecode compiled for: {', '.join(checked)}")
-        cpus = os.cpu_count()
-        print(f"python {sys.version.split()[0]}, {cpus} CPUs, loopback, fake Cloud Run API")
+        cpus = sorted(os.sched_getaffinity(0) | (server_cpus or set()))
+        print(f"python {sys.version.split()[0]}, {len(cpus)} CPUs, loopback, fake Cloud Run API")
+        if server_cpus is None:
+            print("CPUs shared: dispatcher, fake API and load generator run on any of them")
+        else:
+            print(
+                f"dispatcher on CPU {_cpu_list(server_cpus)} of its own; fake API and load "
+                f"generator on CPU {_cpu_list(os.sched_getaffinity(0))}"
+            )
         print(f"load average at start: {_load_average()}")
-        return run(args, Setup(work, registry, model_ids, work / "dispatcher.log", hello_dir))
+        setup = Setup(work, registry, model_ids, work / "dispatcher.log", hello_dir, server_cpus)
+        return run(args, setup)
+
+
+def place_processes(server_cpus: int) -> frozenset[int] | None:
+    """Give the dispatcher ``server_cpus`` CPUs of its own and keep this process (the load
+    generator) and the fakes it starts on the rest; None when that is not possible (0
+    asked, or no CPU would be left over), and every process may run anywhere."""
+    available = sorted(os.sched_getaffinity(0))
+    if server_cpus == 0 or server_cpus >= len(available):
+        if server_cpus:
+            print(f"only {len(available)} CPU(s): the dispatcher shares them")
+        return None
+    server = frozenset(available[:server_cpus])
+    os.sched_setaffinity(0, set(available[server_cpus:]))
+    return server
+
+
+def _cpu_list(cpus: set[int] | frozenset[int]) -> str:
+    return ",".join(str(cpu) for cpu in sorted(cpus))
 
 
 def _load_average() -> str:

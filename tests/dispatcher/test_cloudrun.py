@@ -36,11 +36,11 @@ def _with_retry(settings: Settings, **changes: Any) -> Settings:
     return _with_cloud_run(settings, retry=dataclasses.replace(settings.backend.retry, **changes))
 
 
-@pytest.fixture(params=["session", "client"])
+@pytest.fixture(params=["fast", "client"])
 async def client(request: Any, make_client: Any, cloud_settings: Settings) -> Any:
     """The app with the launcher it opens itself (the fast RunJob path), and with one on
     the plain ``JobsClient.run_job`` path (the fallback): every test runs on both."""
-    if request.param == "session":
+    if request.param == "fast":
         yield await make_client(cloud_settings)
         return
     backend = cloud_settings.backend

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-import requests
 from google.api_core import exceptions
+from google.auth import credentials
 
 from dispatcher import cloudrun, runjob
 from dispatcher.settings import CloudRunSettings
@@ -45,53 +45,68 @@ def client(fake_cloud_run: FakeCloudRun) -> Iterator[Any]:
     client.transport.close()
 
 
-def _capture(client: Any) -> list[requests.PreparedRequest]:
-    """Every request the client's session sends, as sent (a requests response hook)."""
-    sent: list[requests.PreparedRequest] = []
-    client.transport._session.hooks["response"].append(
-        lambda response, *args, **kwargs: sent.append(response.request)
-    )
-    return sent
+# The pool size the launcher gives the fast path (one connection per launch thread).
+POOL = cloudrun.HTTP_POOL_SIZE
 
 
 def test_the_installed_client_gets_the_fast_path(client) -> None:
-    # Fails on a google-cloud-run release that moved what SessionRunJob reuses.
-    assert isinstance(runjob.choose(client, JOB), runjob.SessionRunJob)
+    # Fails on a google-cloud-run release that moved what HttpRunJob reuses.
+    fast = runjob.choose(client, JOB, POOL)
+    assert isinstance(fast, runjob.HttpRunJob)
+    fast.close()
 
 
-def test_fast_path_sends_exactly_what_the_client_sends(client, fake_cloud_run) -> None:
-    sent = _capture(client)
+def test_both_paths_start_the_run_with_the_values_intact(client, fake_cloud_run) -> None:
     via_client = runjob.ClientRunJob(client)(JOB, ENV, 5.0)
-    fast = runjob.SessionRunJob.from_client(client, JOB)
+    fast = runjob.HttpRunJob.from_client(client, JOB, POOL)
     assert fast is not None
-    via_session = fast(JOB, ENV, 5.0)
-
-    reference, ours = sent
-    assert (ours.method, ours.url) == (reference.method, reference.url)
-    assert ours.url.endswith(f"/v2/{JOB}:run?%24alt=json%3Benum-encoding%3Dint")
-    assert dict(ours.headers) == dict(reference.headers)
-    assert ours.headers["x-goog-request-params"] == f"location={REGION}"
-    assert ours.headers["x-goog-api-client"] == reference.headers["x-goog-api-client"]
-    assert ours.body == reference.body  # byte for byte, escaping included
-    # Both runs reached the fake with the values intact, and both names are theirs.
+    via_fast = fast(JOB, ENV, 5.0)
+    fast.close()
     first, second = fake_cloud_run.runs
     assert first.env == second.env == ENV
-    assert (via_client, via_session) == (first.execution_name, second.execution_name)
+    assert (via_client, via_fast) == (first.execution_name, second.execution_name)
+
+
+def test_fast_path_sends_exactly_what_the_client_sends(canned) -> None:
+    # As the server receives them: request line, every header, the body byte for byte.
+    api = canned(
+        {
+            "name": OPERATION,
+            "metadata": {"@type": EXECUTION_TYPE_URL, "name": f"{JOB}/executions/e-1"},
+        }
+    )
+    runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
+    fast = runjob.choose(api.client, JOB, POOL)
+    assert isinstance(fast, runjob.HttpRunJob)
+    fast(JOB, ENV, 5.0)
+    fast.close()
+
+    reference, ours = api.received
+    assert ours.target.endswith(f"/v2/{JOB}:run?%24alt=json%3Benum-encoding%3Dint")
+    assert (ours.method, ours.target) == (reference.method, reference.target)
+    assert ours.headers == reference.headers
+    assert ours.headers["x-goog-request-params"] == f"location={REGION}"
+    assert ours.headers["x-goog-api-client"].startswith("gl-python/")
+    assert ours.body == reference.body  # escaping included
+    assert json.loads(ours.body)["overrides"]["containerOverrides"][0]["env"] == [
+        {"name": k, "value": v} for k, v in ENV.items()
+    ]
 
 
 def test_fast_path_raises_the_clients_errors(client, fake_cloud_run) -> None:
-    fast = runjob.choose(client, JOB)
+    fast = runjob.choose(client, JOB, POOL)
     fake_cloud_run.fail_next(1, status=503)
     with pytest.raises(exceptions.ServiceUnavailable):
         fast(JOB, ENV, 5.0)
     with pytest.raises(exceptions.NotFound, match="'gone' of kind 'JOB'"):
         fast(JOB.replace("numerai-job", "gone"), ENV, 5.0)
     assert fake_cloud_run.runs == []
+    fast.close()
 
 
 def test_a_job_name_the_client_cannot_route_falls_back_to_the_client(client) -> None:
     # The probe route fails as it would if a client release changed the HTTP rule.
-    assert isinstance(runjob.choose(client, "not/a/job"), runjob.ClientRunJob)
+    assert isinstance(runjob.choose(client, "not/a/job", POOL), runjob.ClientRunJob)
 
 
 def _parts(client: Any) -> Any:
@@ -110,9 +125,11 @@ def test_a_body_rendered_otherwise_than_the_client_does_is_refused(client, caplo
 
     changed = dataclasses.replace(parts, transcode=transcode_unescaped)
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert runjob.SessionRunJob.checked(changed, JOB) is None
+        assert runjob.HttpRunJob.checked(changed, JOB, POOL) is None
     assert "its body differs from the client's" in caplog.text
-    assert runjob.SessionRunJob.checked(parts, JOB) is not None
+    fast = runjob.HttpRunJob.checked(parts, JOB, POOL)
+    assert fast is not None
+    fast.close()
 
 
 def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) -> None:
@@ -121,7 +138,7 @@ def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) ->
     rule = [{"method": "post", "uri": "/v2/{name=projects/*/locations/*/jobs/*}:run"}]
     changed = dataclasses.replace(parts, http_options=rule)
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert runjob.SessionRunJob.checked(changed, JOB) is None
+        assert runjob.HttpRunJob.checked(changed, JOB, POOL) is None
     assert "does not carry the env values" in caplog.text
 
 
@@ -136,22 +153,47 @@ def test_a_non_rest_transport_falls_back_to_the_client(caplog) -> None:
         client_options={"api_endpoint": "127.0.0.1:9"},
     )
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert isinstance(runjob.choose(grpc_client, JOB), runjob.ClientRunJob)
+        assert isinstance(runjob.choose(grpc_client, JOB, POOL), runjob.ClientRunJob)
     assert "RunJob goes through JobsClient.run_job" in caplog.text
 
 
-class _CannedApi:
-    """Answers every request with one fixed 200 JSON body (answers the fake never gives)."""
+@dataclasses.dataclass(frozen=True)
+class _Received:
+    method: str
+    target: str  # path and query, as on the request line
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
 
-    def __init__(self, payload: Any) -> None:
-        body = json.dumps(payload).encode()
+
+# A scripted answer that closes the connection instead of answering.
+DROP = (0, b"")
+
+
+class _CannedApi:
+    """Answers every request with one fixed 200 JSON body (answers the fake never gives),
+    after the scripted ``first`` answers (status, raw body); keeps each request as it
+    arrived. ``.client`` is a client of it, with ``credentials`` if given."""
+
+    def __init__(
+        self, payload: Any, first: list[tuple[int, bytes]] | None = None, credentials: Any = None
+    ) -> None:
+        ok = json.dumps(payload).encode()
+        script = list(first or [])
+        received: list[_Received] = []
+        self.received = received
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.send_response(200)
+                sent = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                received.append(_Received(self.command, self.path, headers, sent))
+                status, body = script.pop(0) if script else (200, ok)
+                if (status, body) == DROP:
+                    self.close_connection = True
+                    return
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -163,26 +205,32 @@ class _CannedApi:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if credentials is None:
+            self.client = _client(self.url)
+        else:
+            from google.cloud import run_v2
+
+            options = {"api_endpoint": self.url}
+            self.client = run_v2.JobsClient(
+                transport="rest", credentials=credentials, client_options=options
+            )
 
     def close(self) -> None:
+        self.client.transport.close()
         self.server.shutdown()
         self.server.server_close()
 
 
 @pytest.fixture
 def canned() -> Iterator[Any]:
-    """A client of an API that answers with the given payload."""
+    """An API that answers with the given payload, with a client of it (``.client``)."""
     servers: list[_CannedApi] = []
-    clients: list[Any] = []
 
-    def start(payload: Any) -> Any:
-        servers.append(_CannedApi(payload))
-        clients.append(_client(servers[-1].url))
-        return clients[-1]
+    def start(payload: Any, **options: Any) -> _CannedApi:
+        servers.append(_CannedApi(payload, **options))
+        return servers[-1]
 
     yield start
-    for client in clients:
-        client.transport.close()
     for server in servers:
         server.close()
 
@@ -204,19 +252,102 @@ def test_an_accepted_run_without_an_execution_name_is_the_operation(
     payload = {"name": OPERATION, "done": False}
     if metadata is not None:
         payload["metadata"] = metadata
-    fast = runjob.choose(canned(payload), JOB)
+    fast = runjob.choose(canned(payload).client, JOB, POOL)
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
         assert fast(JOB, ENV, 5.0) == OPERATION
+    fast.close()
     assert "returned no execution name" in caplog.text
 
 
 def test_the_client_path_also_answers_the_operation_when_unnamed(canned) -> None:
-    client = canned({"name": OPERATION, "done": False})
+    client = canned({"name": OPERATION, "done": False}).client
     assert runjob.ClientRunJob(client)(JOB, ENV, 5.0) == OPERATION
 
 
 @pytest.mark.parametrize("payload", [[], "ok", 3])
 def test_an_answer_that_is_not_an_operation_is_an_error(canned, payload) -> None:
-    fast = runjob.choose(canned(payload), JOB)
+    fast = runjob.choose(canned(payload).client, JOB, POOL)
     with pytest.raises(ValueError, match="not an Operation"):
         fast(JOB, ENV, 5.0)
+    fast.close()
+
+
+ACCEPTED = {"name": OPERATION, "metadata": {"@type": EXECUTION_TYPE_URL, "name": f"{JOB}/e-1"}}
+
+
+def test_an_error_answer_that_is_not_json_is_the_clients_error(canned) -> None:
+    # A front end's HTML page, not the API's JSON error: the same exception and message.
+    page = (502, b"<html>502 Bad Gateway</html>")
+    api = canned(ACCEPTED, first=[page, page])
+    with pytest.raises(exceptions.BadGateway) as by_client:
+        runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
+    fast = runjob.choose(api.client, JOB, POOL)
+    with pytest.raises(exceptions.BadGateway) as by_fast:
+        fast(JOB, ENV, 5.0)
+    fast.close()
+    assert str(by_fast.value) == str(by_client.value)
+    assert "502 Bad Gateway" in str(by_fast.value)
+
+
+class _CountingCredentials(credentials.Credentials):
+    """google-auth credentials whose every refresh yields a new token: t1, t2, …"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = "t0"
+        self.refreshes = 0
+
+    def refresh(self, request: Any) -> None:
+        self.refreshes += 1
+        self.token = f"t{self.refreshes}"
+
+
+def test_a_401_refreshes_the_token_and_sends_again(canned) -> None:
+    # As the client's session does: the expired token is refreshed and the call repeated.
+    creds = _CountingCredentials()
+    refused = (401, json.dumps({"error": {"code": 401, "message": "expired"}}).encode())
+    api = canned(ACCEPTED, first=[refused], credentials=creds)
+    fast = runjob.choose(api.client, JOB, POOL)
+    assert isinstance(fast, runjob.HttpRunJob)
+    assert fast(JOB, ENV, 5.0) == f"{JOB}/e-1"
+    fast.close()
+    assert [r.headers["authorization"] for r in api.received] == ["Bearer t0", "Bearer t1"]
+    assert creds.refreshes == 1
+
+
+def test_a_mutual_tls_session_keeps_to_the_client(canned, caplog) -> None:
+    # The client certificate is in the session's adapter, which the fast path bypasses.
+    client = canned(ACCEPTED).client
+    client.transport._session._is_mtls = True
+    with caplog.at_level("WARNING", logger="dispatcher.runjob"):
+        assert isinstance(runjob.choose(client, JOB, POOL), runjob.ClientRunJob)
+    assert "mutual TLS" in caplog.text
+
+
+def test_a_dropped_connection_is_retried(canned) -> None:
+    # urllib3's errors, as the fast path raises them, classified as requests' would be.
+    api = canned(ACCEPTED, first=[DROP])
+    fast = runjob.choose(api.client, JOB, POOL)
+    with pytest.raises(Exception) as dropped:
+        fast(JOB, ENV, 5.0)
+    classified = cloudrun._classify(dropped.value)
+    assert classified is not None
+    error, retry = classified
+    assert (error.transient, retry) == (True, True)
+    assert "cannot reach the Cloud Run API" in error.reason
+    assert not cloudrun._ambiguous(dropped.value)
+    fast.close()
+
+
+def test_a_read_timeout_is_ambiguous_and_not_retried(fake_cloud_run, client) -> None:
+    fast = runjob.choose(client, JOB, POOL)
+    fake_cloud_run.hang_next(1, seconds=1.0)
+    with pytest.raises(Exception) as timed_out:
+        fast(JOB, ENV, 0.2)
+    fast.close()
+    classified = cloudrun._classify(timed_out.value)
+    assert classified is not None
+    error, retry = classified
+    assert (error.transient, retry) == (True, False)
+    assert "did not answer in time" in error.reason
+    assert cloudrun._ambiguous(timed_out.value)
