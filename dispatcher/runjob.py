@@ -30,7 +30,7 @@ Private parts of the client used (a release may move them): ``transport._session
 ``JobsRestTransport._RunJob._get_http_options`` and the transport module's
 ``transcode_request``. If one is missing, the session is mutual TLS, or the check fails,
 ``choose`` falls back to ``ClientRunJob``, the plain ``JobsClient.run_job`` path (correct,
-~1.5 ms slower per webhook), and logs a warning; the tests fail loudly instead.
+~1.7 ms more CPU per webhook), and logs a warning; the tests fail loudly instead.
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ class _ClientParts:
             log.warning(
                 "the client's transport lacks what the fast RunJob path reuses (not REST, "
                 "or a google-cloud-run release moved it): RunJob goes through "
-                "JobsClient.run_job (correct, about 1.5 ms more CPU per webhook)"
+                "JobsClient.run_job (correct, about 1.7 ms more CPU per webhook)"
             )
             return None
         if getattr(session, "is_mtls", False):

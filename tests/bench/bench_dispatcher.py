@@ -17,7 +17,9 @@ measured on both sides (the images compile at install; docs/design.md "Start-up 
    p99 ≤ 100 ms in every run: "reliably, 3 runs in a row"), throughput, and the CPU
    each process spent per webhook (target: dispatcher ≤ 1.5 ms in every run);
 4. resident memory of the dispatcher after each warm run (budget: 128 MiB, the
-   smallest Cloud Run service).
+   smallest Cloud Run service);
+5. with ``--instructions``: the dispatcher's instructions per warm webhook, counted by
+   valgrind's callgrind, a figure the machine's load does not move.
 
 The dispatcher (and the hello-world) run on a CPU of their own, the fake and the load
 generator on the others, as deployed: the service has 1 vCPU (``--cpu=1``), and neither
@@ -40,6 +42,8 @@ import http.client
 import importlib.util
 import json
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -461,12 +465,58 @@ def _warm_run(setup: Setup, requests: int, fake_pid: int, url: str) -> WarmRun:
     return run
 
 
+# Instructions per webhook: the dispatcher under callgrind, whose count does not move
+# with the machine's load. Two runs, so start-up and first-call costs cancel out.
+INSTRUCTION_RUNS = (100, 400)
+
+
+def measure_instructions(setup: Setup) -> float:
+    """Instructions the dispatcher executes per warm webhook (concurrency 20)."""
+    counts = [_instructions(setup, n) for n in INSTRUCTION_RUNS]
+    return (counts[1] - counts[0]) / (INSTRUCTION_RUNS[1] - INSTRUCTION_RUNS[0])
+
+
+def _instructions(setup: Setup, webhooks: int) -> int:
+    with fake_api(setup, 0.0) as (_, url):
+        port = free_port()
+        out = setup.work / f"callgrind-{webhooks}.out"
+        callgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+        proc = subprocess.Popen(
+            [*callgrind, sys.executable, "-m", "dispatcher"],
+            cwd=REPO_ROOT,
+            env=dispatcher_env(url, setup.registry, port),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(base, proc)
+            triggers = [f"count-{i}-{uuid.uuid4().hex[:6]}" for i in range(webhooks)]
+            result = asyncio.run(send_many(base, setup.model_ids, triggers, WARM_CONCURRENCY))
+        finally:
+            stop(proc)
+        report = proc.stderr.read() if proc.stderr else ""
+    if result.statuses != [202] * webhooks:
+        raise SystemExit("the dispatcher under callgrind did not answer every webhook 202")
+    found = re.search(r"Collected : (\d+)", report)
+    if found is None:
+        raise SystemExit(f"no instruction count from callgrind:\n{report[-2000:]}")
+    return int(found[1])
+
+
 # --- main ----------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_dispatcher", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cold-runs", type=int, default=COLD_RUNS)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the dispatcher's instructions per webhook under valgrind's "
+        "callgrind (not affected by the machine's load; about a minute)",
+    )
     parser.add_argument(
         "--server-cpus",
         type=int,
@@ -483,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--cold-runs, --warm-requests and --repeat must be at least 1")
     if args.server_cpus < 0:
         parser.error("--server-cpus must be 0 or more")
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (apt-get install valgrind)")
     server_cpus = place_processes(args.server_cpus)
 
     with tempfile.TemporaryDirectory(prefix="bench-dispatcher-") as tmp:
@@ -538,6 +590,7 @@ def run(args: argparse.Namespace, setup: Setup) -> int:
     cold_h, cold_d = measure_cold(setup, args.cold_runs)
     burst = measure_burst(setup)
     warm = [measure_warm(setup, args.warm_requests) for _ in range(args.repeat)]
+    instructions = measure_instructions(setup) if args.instructions else None
 
     med_h, med_d = statistics.median(cold_h), statistics.median(cold_d)
     ratio = med_d / med_h
@@ -607,6 +660,11 @@ def run(args: argparse.Namespace, setup: Setup) -> int:
             verdict(verdicts["memory"]),
         ),
     ]
+    if instructions is not None:
+        per_run = f"({INSTRUCTION_RUNS[1]} − {INSTRUCTION_RUNS[0]} webhooks under callgrind)"
+        rows.append(
+            ("dispatcher instructions per webhook", f"{instructions / 1e6:.2f} M", per_run, "")
+        )
     _print_table(rows)
     print(f"load average at end: {_load_average()}")
     return 0 if all(verdicts.values()) else 1
