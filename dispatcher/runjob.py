@@ -28,7 +28,8 @@ request, as the server receives it, with what ``JobsClient.run_job`` sends.
 
 Private parts of the client used (a release may move them): ``transport._session``,
 ``JobsRestTransport._RunJob._get_http_options`` and the transport module's
-``transcode_request``. If one is missing, the session is mutual TLS, or the check fails,
+``transcode_request``. If one is missing, the session is mutual TLS, google-auth's urllib3
+transport cannot be imported (its extra, ``google-auth[urllib3]``), or the check fails,
 ``choose`` falls back to ``ClientRunJob``, the plain ``JobsClient.run_job`` path (correct,
 ~1.7 ms more CPU per webhook), and logs a warning; the tests fail loudly instead.
 """
@@ -197,7 +198,15 @@ class HttpRunJob:
     def checked(cls, parts: _ClientParts, probe_job: str, pool_size: int) -> HttpRunJob | None:
         """A runner on ``parts`` if its body for a value that needs every kind of JSON
         escaping is the client's, byte for byte; None (and a warning) otherwise."""
-        runner = cls(parts, parts.authorized_http(pool_size))
+        try:
+            http = parts.authorized_http(pool_size)
+        except ImportError as exc:  # google-auth without its urllib3 extra (packaging)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning(
+                "RunJob fast path unavailable (%s): RunJob goes through JobsClient.run_job", reason
+            )
+            return None
+        runner = cls(parts, http)
         probe = {name: _PROBE_VALUE for name in OVERRIDE_NAMES}
         try:
             ours = runner._route(probe_job, OVERRIDE_NAMES).body(list(probe.values()))

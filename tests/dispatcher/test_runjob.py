@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -351,3 +352,12 @@ def test_a_read_timeout_is_ambiguous_and_not_retried(fake_cloud_run, client) -> 
     assert (error.transient, retry) == (True, False)
     assert "did not answer in time" in error.reason
     assert cloudrun._ambiguous(timed_out.value)
+
+
+def test_without_google_auths_urllib3_extra_the_client_path_is_used(client, monkeypatch, caplog):
+    # google.auth.transport.urllib3 raises ImportError without `packaging` (the extra);
+    # the dispatcher must still start, on the client's own path.
+    monkeypatch.setitem(sys.modules, "google.auth.transport.urllib3", None)
+    with caplog.at_level("WARNING", logger="dispatcher.runjob"):
+        assert isinstance(runjob.choose(client, JOB, POOL), runjob.ClientRunJob)
+    assert "RunJob goes through JobsClient.run_job" in caplog.text
