@@ -236,6 +236,10 @@ def test_dispatcher_serves_healthz_on_port(built: Built, dispatcher_ctr: str) ->
     assert status == 200, output[-3000:]
     print(f"\ndispatcher container answered /healthz {ready:.1f} s after start")
     assert "image-test-token" not in output
+    # The image has all the fast RunJob path needs (dispatcher/runjob.py falls back, with
+    # this warning, when e.g. google-auth's urllib3 transport cannot be imported).
+    for fallback in ("RunJob fast path unavailable", "RunJob goes through JobsClient.run_job"):
+        assert fallback not in output, output[-3000:]
 
 
 def test_job_container_start_up(
