@@ -70,12 +70,7 @@ def test_both_paths_start_the_run_with_the_values_intact(client, fake_cloud_run)
 
 def test_fast_path_sends_exactly_what_the_client_sends(canned) -> None:
     # As the server receives them: request line, every header, the body byte for byte.
-    api = canned(
-        {
-            "name": OPERATION,
-            "metadata": {"@type": EXECUTION_TYPE_URL, "name": f"{JOB}/executions/e-1"},
-        }
-    )
+    api = canned(ACCEPTED)
     runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
     fast = runjob.choose(api.client, JOB, POOL)
     assert isinstance(fast, runjob.HttpRunJob)
@@ -237,6 +232,8 @@ def canned() -> Iterator[Any]:
 
 
 OPERATION = f"projects/{PROJECT}/locations/{REGION}/operations/op-1"
+# An accepted run: the Operation whose metadata is the Execution, named.
+ACCEPTED = {"name": OPERATION, "metadata": {"@type": EXECUTION_TYPE_URL, "name": f"{JOB}/e-1"}}
 
 
 @pytest.mark.parametrize(
@@ -271,9 +268,6 @@ def test_an_answer_that_is_not_an_operation_is_an_error(canned, payload) -> None
     with pytest.raises(ValueError, match="not an Operation"):
         fast(JOB, ENV, 5.0)
     fast.close()
-
-
-ACCEPTED = {"name": OPERATION, "metadata": {"@type": EXECUTION_TYPE_URL, "name": f"{JOB}/e-1"}}
 
 
 def test_an_error_answer_that_is_not_json_is_the_clients_error(canned) -> None:
