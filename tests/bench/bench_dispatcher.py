@@ -25,7 +25,7 @@ The dispatcher (and the hello-world) run on a CPU of their own, the fake and the
 generator on the others, as deployed: the service has 1 vCPU (``--cpu=1``), and neither
 Numerai nor the Admin API shares it. ``--server-cpus 0`` lets all three share every
 CPU instead (on a 2-CPU machine each process then also pays for the others' cache and
-scheduling: about +25% CPU per webhook, measured).
+scheduling: most often ~30% more CPU per webhook, measured).
 
 The machine's load average is printed with each run: latency figures on a shared
 machine move with it. Exit code 0 when every target is met, 1 otherwise.
