@@ -128,9 +128,15 @@ class JobHarness:
         self, *argv: str, python: str | Path = sys.executable, **env: str | None
     ) -> JobRun:
         """``python -m job`` (``python``: another environment's interpreter if given)."""
+        return self.run_python("-m", "job", *argv, python=python, **env)
+
+    def run_python(
+        self, *args: str, python: str | Path = sys.executable, **env: str | None
+    ) -> JobRun:
+        """``python ARGS`` in the repository, with the job's environment and nothing else."""
         base = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT") if k in os.environ}
         proc = subprocess.run(
-            [str(python), "-m", "job", *argv],
+            [str(python), *args],
             cwd=REPO_ROOT,
             env={**base, **self.env(**env)},
             capture_output=True,

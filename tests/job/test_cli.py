@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -75,16 +74,7 @@ def _run_module_job(job, prelude: str, *argv: str, **env: str | None):
         f"sys.argv = ['job', *{list(argv)!r}]\n"
         "runpy.run_module('job', run_name='__main__', alter_sys=True)\n"
     )
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        env={**base, **job.env(**env)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return job.run_python("-c", code, **env)
 
 
 def test_the_process_ends_without_teardown_and_loses_no_output(job, pred1_models, tmp_path):
@@ -99,13 +89,13 @@ def test_the_process_ends_without_teardown_and_loses_no_output(job, pred1_models
         job, hook, "--dry-run", "--output", str(output), NUMERAI_MODEL_ID=MODEL_A
     )
 
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.code == 0, proc.stdout + proc.stderr
     assert not marker.exists()
     last = json.loads(proc.stdout.splitlines()[-1])  # stdout is a pipe: block-buffered
     assert last["event"] == "dry_run" and output.is_file()
 
     failed = _run_module_job(job, hook, NUMERAI_MODEL_ID=UNREGISTERED)
-    assert failed.returncode == 2 and UNREGISTERED in failed.stdout
+    assert failed.code == 2 and UNREGISTERED in failed.stdout
     assert not marker.exists()
 
 
@@ -120,7 +110,7 @@ def test_under_a_profiler_the_interpreter_exits_normally(job, pred1_models, tmp_
 
     proc = _run_module_job(job, hook, NUMERAI_MODEL_ID=UNREGISTERED)
 
-    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.code == 2, proc.stdout + proc.stderr
     assert marker.exists()
 
 
@@ -134,15 +124,6 @@ def test_the_collector_is_paused_only_while_the_heavy_modules_load(job, pred1_mo
         "full = gc.get_stats()[2]['collections']\n"
         "print(code, gc.isenabled(), gc.get_freeze_count() > 10_000, full)\n"
     )
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=REPO_ROOT,
-        env={**base, **job.env(NUMERAI_MODEL_ID=UNREGISTERED)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = job.run_python("-c", probe, NUMERAI_MODEL_ID=UNREGISTERED)
     # No full collection ran (without the pause, loading them triggers two).
     assert proc.stdout.strip().splitlines()[-1] == "2 True True 0", proc.stdout + proc.stderr

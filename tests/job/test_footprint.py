@@ -4,16 +4,13 @@ task uses it, and polars' allocator set to hand freed memory back."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import polars as pl
 import pytest
 
 from job import footprint
 from job.settings import load_settings
-from tests.job.support import MODEL_A, MODEL_B, REPO_ROOT, UNREGISTERED, pred1_entry
+from tests.job.support import MODEL_A, MODEL_B, UNREGISTERED, pred1_entry
 from tests.model_upload import pickles
 
 # Runs the job as `python -m job` does (own_process), then reports what got loaded.
@@ -32,18 +29,9 @@ print(json.dumps({{
 
 
 def probe(job, *argv: str, own: bool = True, **env: str | None) -> dict:
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE.format(own=own), *argv],
-        cwd=REPO_ROOT,
-        env={**base, **job.env(**env)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    *logs, last = proc.stdout.strip().splitlines()
+    run = job.run_python("-c", PROBE.format(own=own), *argv, **env)
+    assert run.code == 0, run.stdout + run.stderr
+    *logs, last = run.stdout.strip().splitlines()
     return {**json.loads(last), "logs": [json.loads(line) for line in logs]}
 
 
