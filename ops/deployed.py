@@ -45,16 +45,7 @@ def latest_version(g: Gcloud, s: OpsSettings, name: str) -> str | None:
 def pinned_token_versions(g: Gcloud, s: OpsSettings) -> dict[str, str] | None:
     """Which version of the webhook-token secret each of the dispatcher's token variables
     holds ({} before the first release); None in a dry run."""
-    service = g.describe_json(
-        [
-            "run",
-            "services",
-            "describe",
-            s.service_name,
-            f"--region={s.region}",
-            f"--project={s.project}",
-        ]
-    )
+    service = g.describe_json(_describe_service(s))
     if service is None:
         return None
     pinned = {}
@@ -74,14 +65,16 @@ def _container_env(service: Any) -> list[dict[str, Any]]:
 
 def describe_service_url(g: Gcloud, s: OpsSettings) -> str | None:
     """The dispatcher's URL from Cloud Run ('' before the first release); None in a dry run."""
-    return g.read(
-        [
-            "run",
-            "services",
-            "describe",
-            s.service_name,
-            f"--region={s.region}",
-            f"--project={s.project}",
-            "--format=value(status.url)",
-        ]
-    )
+    return g.read([*_describe_service(s), "--format=value(status.url)"])
+
+
+def _describe_service(s: OpsSettings) -> list[str]:
+    """``gcloud run services describe`` of the dispatcher's service."""
+    return [
+        "run",
+        "services",
+        "describe",
+        s.service_name,
+        f"--region={s.region}",
+        f"--project={s.project}",
+    ]

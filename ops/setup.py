@@ -19,6 +19,7 @@ from ops import iam
 from ops.deployed import secret_value
 from ops.gcloud import Gcloud, Secret
 from ops.numerai import KEYS as NUMERAI_KEYS
+from ops.services import ensure_apis
 from ops.settings import ConfigError, OpsSettings, parse_flag
 
 # Everything the deployment touches. cloudresourcemanager: project IAM policy reads;
@@ -91,20 +92,7 @@ def _key_value(
 
 
 def _ensure_api(g: Gcloud, s: OpsSettings, tally: Tally) -> None:
-    listed = g.read(
-        [
-            "services",
-            "list",
-            "--enabled",
-            f"--project={s.project}",
-            "--format=value(config.name)",
-        ]
-    )
-    enabled = set((listed or "").split())
-    missing = [api for api in APIS if api not in enabled]
-    if missing:
-        g.run(["services", "enable", *missing, f"--project={s.project}"])
-    tally.note(bool(missing), "APIs")
+    tally.note(bool(ensure_apis(g, s, APIS)), "APIs")
 
 
 @dataclass(frozen=True)

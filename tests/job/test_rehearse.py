@@ -12,13 +12,14 @@ from local.sandbox import LocalRunError, ensure_model
 from tests.job.support import REPO_ROOT
 
 
-def rehearse(scratch):
+def rehearse(scratch, *argv: str, timeout: float = 300):
+    """``python -m local.rehearse --scratch SCRATCH ARGV…``, its output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "local.rehearse", "--scratch", str(scratch)],
+        [sys.executable, "-m", "local.rehearse", "--scratch", str(scratch), *argv],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 
@@ -50,14 +51,7 @@ def test_rehearsal_trains_once_runs_the_job_and_shows_the_submission(tmp_path):
 
 
 def test_rehearsal_of_an_unregistered_model_exits_2_naming_it(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "local.rehearse", "--scratch", str(tmp_path), "--model", "nope"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = rehearse(tmp_path, "--model", "nope", timeout=60)
     assert done.returncode == 2
     assert "has no [models.nope]" in done.stderr
     assert "starting the fake" not in done.stdout  # nothing was started
@@ -73,16 +67,8 @@ def test_rehearsal_of_a_model_upload_entry_uses_a_stand_in_pickle(tmp_path):
         'pickle_path = "/models/my_model.pkl"\n'
     )
     scratch = tmp_path / "scratch"
-    argv = ["--scratch", str(scratch), "--models-file", str(models), "--model", "my_upload"]
 
-    done = subprocess.run(
-        [sys.executable, "-m", "local.rehearse", *argv],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = rehearse(scratch, "--models-file", str(models), "--model", "my_upload")
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert "uses a stand-in made like Numerai's example notebook" in done.stdout
@@ -101,24 +87,7 @@ def test_rehearsal_of_a_predictor_without_a_local_model_exits_1_naming_it(tmp_pa
     models.write_text(
         '[models.mine]\nid = "77777777-7777-4777-8777-777777777777"\npredictor = "my_torch"\n'
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "local.rehearse",
-            "--scratch",
-            str(tmp_path / "s"),
-            "--models-file",
-            str(models),
-            "--model",
-            "mine",
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = rehearse(tmp_path / "s", "--models-file", str(models), "--model", "mine", timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
     assert (
         "rehearsal FAILED: [models.mine] uses predictor 'my_torch': local runs make a model "
