@@ -1,13 +1,13 @@
 """Start a Cloud Run Job execution through the real google-cloud-run client.
 
-Why the sync client in threads: ``JobsAsyncClient`` has no REST transport (asked for
-one, it sends the request synchronously and then raises, and a retry would start a
-second execution), and gRPC is not what a local fake speaks. So the sync
-``JobsClient(transport="rest")`` runs in a dedicated thread pool sized for the burst at
-round open. ``google.cloud.run_v2`` is imported only here, when the launcher opens, so
-local mode and /healthz never pay its ~0.5 s import. Each call goes through
-``dispatcher.runjob`` (the client's request, built once per job, sent through google-auth's
-urllib3 transport).
+Why the sync client: ``JobsAsyncClient`` has no REST transport (asked for one, it sends
+the request synchronously and then raises, and a retry would start a second execution),
+and gRPC is not what a local fake speaks. So the sync ``JobsClient(transport="rest")``
+builds the RunJob request, and ``dispatcher.runjob`` sends it with aiohttp's client on
+the event loop (the client's own ``run_job``, in a dedicated thread pool sized for the
+burst at round open, when that path is unavailable). The executions are read with the
+sync ``ExecutionsClient`` in the same pool. ``google.cloud.run_v2`` is imported only here,
+when the launcher opens, so local mode and /healthz never pay its ~0.5 s import.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
 from dispatcher import history, runjob
 from dispatcher.launcher import Launched, LaunchError, LaunchRequest, short_execution_id
 from dispatcher.settings import API_ENDPOINT_ENV, CloudRunSettings, SettingsError
@@ -32,14 +34,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Threads for RunJob calls. A user with 100 models gets 100 webhooks at once when a
-# round opens; at ~0.3 s per API call, asyncio.to_thread's default pool (about 6
-# threads on a 1-vCPU instance) would take 5 s, while 128 threads answer them all
-# within ~0.5 s. Threads are started only when needed, so idle cost is nil.
+# Launches in flight at once. A user with 100 models gets 100 webhooks at once when a
+# round opens; at ~0.3 s per API call, 6 at a time (asyncio.to_thread's default pool on
+# a 1-vCPU instance) would take 5 s, while 128 answer them all within ~0.5 s. On the
+# fast path they are connections (HTTP_POOL_SIZE); on the client's own path and for
+# reading executions, threads. Threads are started only when needed, so idle cost is nil.
 LAUNCH_THREADS = 128
-# Keep one pooled HTTP connection per launch thread; requests' default of 10 (urllib3's
-# of 1) would open and throw away a connection (and a TLS handshake) for every extra
-# thread.
+# One pooled HTTP connection per launch at once; requests' default of 10 would open and
+# throw away a connection (and a TLS handshake) for every extra thread.
 HTTP_POOL_SIZE = LAUNCH_THREADS
 # Do not start another attempt with less time than this left in the budget: a call
 # cut shorter than a normal API round trip would fail anyway.
@@ -71,14 +73,19 @@ def _make_executions_client(settings: CloudRunSettings) -> run_v2.ExecutionsClie
 def _ambiguous(exc: BaseException) -> bool:
     """The ``:run`` call may have started an execution although it failed: a 500 or 504
     from the API, or no answer in time. (A 503 or a refused connection means it did not.)"""
-    import requests
     from google.api_core import exceptions as api
-    from urllib3 import exceptions as http
 
-    return isinstance(
-        exc,
-        api.InternalServerError | api.GatewayTimeout | requests.Timeout | http.ReadTimeoutError,
-    )
+    return isinstance(exc, api.InternalServerError | api.GatewayTimeout) or _no_answer(exc)
+
+
+def _no_answer(exc: BaseException) -> bool:
+    """Sent, and no answer in time: requests' ``Timeout``, or aiohttp's timeouts (they are
+    ``TimeoutError``s); not their connect timeouts, after which nothing was sent."""
+    import requests
+
+    if isinstance(exc, aiohttp.ConnectionTimeoutError | requests.ConnectTimeout):
+        return False
+    return isinstance(exc, requests.Timeout | TimeoutError)
 
 
 def _make_client(settings: CloudRunSettings) -> run_v2.JobsClient:
@@ -113,27 +120,29 @@ def _size_connection_pool(client: Any) -> None:
 def _classify(exc: BaseException) -> tuple[LaunchError, bool] | None:
     """Map a client error to (LaunchError, retry?); None for errors we do not know.
 
-    Transport errors come from requests (the client's own calls) or from urllib3 (the
-    fast RunJob path, ``runjob.HttpRunJob``), classified alike: urllib3's connect
+    Transport errors come from requests (the client's own calls) or from aiohttp (the
+    fast RunJob path, ``runjob.HttpRunJob``), classified alike: aiohttp's connect
     timeouts, refusals and dropped connections are what requests calls
-    ``ConnectionError``, its read timeout what requests calls ``Timeout``."""
+    ``ConnectionError``; any other timeout (aiohttp's are ``TimeoutError``s) what
+    requests calls ``Timeout``."""
     import requests
     from google.api_core import exceptions as api
     from google.auth import exceptions as auth
-    from urllib3 import exceptions as http
 
     if isinstance(exc, api.ServiceUnavailable | api.InternalServerError | api.GatewayTimeout):
         # Named transient server errors (GatewayTimeout includes DeadlineExceeded). After
         # a 500 or 504 the launcher first looks for the execution (_ambiguous).
         return LaunchError(f"Cloud Run API unavailable: {exc}", transient=True), True
-    unreachable = http.ConnectTimeoutError | http.ProtocolError | http.SSLError | http.ProxyError
-    if isinstance(exc, requests.ConnectionError | auth.TransportError | unreachable):
+    # aiohttp's connection errors include its timeouts, all but its connect timeout
+    # handled as no answer in time (below).
+    unreachable = requests.ConnectionError | auth.TransportError | aiohttp.ClientConnectionError
+    if isinstance(exc, unreachable) and not _no_answer(exc):
         # No answer over the connection: refused, DNS, connect timeout, or a pooled
         # keep-alive connection the server had closed. Almost always the request was
         # not processed; the bounded retry is what Numerai would do anyway.
         reason = f"cannot reach the Cloud Run API: {type(exc).__name__}"
         return LaunchError(reason, transient=True), True
-    if isinstance(exc, requests.Timeout | http.ReadTimeoutError):
+    if _no_answer(exc):
         # The API may have accepted the run and just not answered in time; retrying here
         # could start a second execution, so answer 503 at once and let Numerai decide
         # (its next delivery looks for the execution first).
@@ -181,9 +190,7 @@ class CloudRunLauncher:
             client = await loop.run_in_executor(executor, _make_client, settings)
             executions = await loop.run_in_executor(executor, _make_executions_client, settings)
             probe_job = settings.job_name(None)
-            run_job = await loop.run_in_executor(
-                executor, runjob.choose, client, probe_job, HTTP_POOL_SIZE
-            )
+            run_job = runjob.choose(client, probe_job, HTTP_POOL_SIZE, executor)
         except Exception as exc:
             await loop.run_in_executor(None, executor.shutdown)
             from google.auth.exceptions import DefaultCredentialsError
@@ -207,7 +214,7 @@ class CloudRunLauncher:
         finally:
             # Webhooks in flight have finished (graceful shutdown) before cleanup runs.
             await loop.run_in_executor(None, executor.shutdown)
-            run_job.close()
+            await run_job.close()
             client.transport.close()
             executions.transport.close()
 
@@ -260,7 +267,7 @@ class CloudRunLauncher:
         for attempt in range(1, policy.attempts + 1):
             timeout = max(MIN_ATTEMPT_S, min(policy.call_timeout_s, deadline - loop.time()))
             try:
-                name = await loop.run_in_executor(self._executor, self._run_job, request, timeout)
+                name = await self._run(self._settings.job_name(request.job), request.env(), timeout)
             except Exception as exc:
                 classified = _classify(exc)
                 if classified is None:
@@ -290,7 +297,3 @@ class CloudRunLauncher:
                 self._unsure.discard(key)
                 return Launched(execution=short_execution_id(name), execution_name=name)
         raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _run_job(self, request: LaunchRequest, timeout: float) -> str:
-        """One RunJob call (in a pool thread); returns the execution's resource name."""
-        return self._run(self._settings.job_name(request.job), request.env(), timeout)

@@ -49,7 +49,7 @@ async def client(request: Any, make_client: Any, cloud_settings: Settings) -> An
     executions = cloudrun._make_executions_client(backend)
     executor = ThreadPoolExecutor(max_workers=cloudrun.LAUNCH_THREADS)
     launcher = cloudrun.CloudRunLauncher(
-        backend, run_v2_client, executor, executions, runjob.ClientRunJob(run_v2_client)
+        backend, run_v2_client, executor, executions, runjob.ClientRunJob(run_v2_client, executor)
     )
     yield await make_client(cloud_settings, launcher=launcher)
     executor.shutdown()

@@ -6,15 +6,21 @@ client's REST transport changes what the fast path copies from it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import datetime as dt
+import ipaddress
 import json
-import sys
+import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import aiohttp
 import pytest
+import requests
 from google.api_core import exceptions
 from google.auth import credentials
 
@@ -50,32 +56,32 @@ def client(fake_cloud_run: FakeCloudRun) -> Iterator[Any]:
 POOL = cloudrun.HTTP_POOL_SIZE
 
 
-def test_the_installed_client_gets_the_fast_path(client) -> None:
+async def test_the_installed_client_gets_the_fast_path(client) -> None:
     # Fails on a google-cloud-run release that moved what HttpRunJob reuses.
     fast = runjob.choose(client, JOB, POOL)
     assert isinstance(fast, runjob.HttpRunJob)
-    fast.close()
+    await fast.close()
 
 
-def test_both_paths_start_the_run_with_the_values_intact(client, fake_cloud_run) -> None:
-    via_client = runjob.ClientRunJob(client)(JOB, ENV, 5.0)
+async def test_both_paths_start_the_run_with_the_values_intact(client, fake_cloud_run) -> None:
+    via_client = await runjob.ClientRunJob(client)(JOB, ENV, 5.0)
     fast = runjob.HttpRunJob.from_client(client, JOB, POOL)
     assert fast is not None
-    via_fast = fast(JOB, ENV, 5.0)
-    fast.close()
+    via_fast = await fast(JOB, ENV, 5.0)
+    await fast.close()
     first, second = fake_cloud_run.runs
     assert first.env == second.env == ENV
     assert (via_client, via_fast) == (first.execution_name, second.execution_name)
 
 
-def test_fast_path_sends_exactly_what_the_client_sends(canned) -> None:
+async def test_fast_path_sends_exactly_what_the_client_sends(canned) -> None:
     # As the server receives them: request line, every header, the body byte for byte.
     api = canned(ACCEPTED)
-    runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
+    await runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
     fast = runjob.choose(api.client, JOB, POOL)
     assert isinstance(fast, runjob.HttpRunJob)
-    fast(JOB, ENV, 5.0)
-    fast.close()
+    await fast(JOB, ENV, 5.0)
+    await fast.close()
 
     reference, ours = api.received
     assert ours.target.endswith(f"/v2/{JOB}:run?%24alt=json%3Benum-encoding%3Dint")
@@ -89,18 +95,18 @@ def test_fast_path_sends_exactly_what_the_client_sends(canned) -> None:
     ]
 
 
-def test_fast_path_raises_the_clients_errors(client, fake_cloud_run) -> None:
+async def test_fast_path_raises_the_clients_errors(client, fake_cloud_run) -> None:
     fast = runjob.choose(client, JOB, POOL)
     fake_cloud_run.fail_next(1, status=503)
     with pytest.raises(exceptions.ServiceUnavailable):
-        fast(JOB, ENV, 5.0)
+        await fast(JOB, ENV, 5.0)
     with pytest.raises(exceptions.NotFound, match="'gone' of kind 'JOB'"):
-        fast(JOB.replace("numerai-job", "gone"), ENV, 5.0)
+        await fast(JOB.replace("numerai-job", "gone"), ENV, 5.0)
     assert fake_cloud_run.runs == []
-    fast.close()
+    await fast.close()
 
 
-def test_a_job_name_the_client_cannot_route_falls_back_to_the_client(client) -> None:
+async def test_a_job_name_the_client_cannot_route_falls_back_to_the_client(client) -> None:
     # The probe route fails as it would if a client release changed the HTTP rule.
     assert isinstance(runjob.choose(client, "not/a/job", POOL), runjob.ClientRunJob)
 
@@ -111,7 +117,7 @@ def _parts(client: Any) -> Any:
     return parts
 
 
-def test_a_body_rendered_otherwise_than_the_client_does_is_refused(client, caplog) -> None:
+async def test_a_body_rendered_otherwise_than_the_client_does_is_refused(client, caplog) -> None:
     # A client release that escapes strings differently (here: non-ASCII left as is).
     parts = _parts(client)
 
@@ -125,10 +131,10 @@ def test_a_body_rendered_otherwise_than_the_client_does_is_refused(client, caplo
     assert "its body differs from the client's" in caplog.text
     fast = runjob.HttpRunJob.checked(parts, JOB, POOL)
     assert fast is not None
-    fast.close()
+    await fast.close()
 
 
-def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) -> None:
+async def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) -> None:
     # A client release whose RunJob rule has no body: the values would go elsewhere.
     parts = _parts(client)
     rule = [{"method": "post", "uri": "/v2/{name=projects/*/locations/*/jobs/*}:run"}]
@@ -138,7 +144,7 @@ def test_a_rule_that_moves_the_env_out_of_the_body_is_refused(client, caplog) ->
     assert "does not carry the env values" in caplog.text
 
 
-def test_a_non_rest_transport_falls_back_to_the_client(caplog) -> None:
+async def test_a_non_rest_transport_falls_back_to_the_client(caplog) -> None:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import run_v2
 
@@ -171,7 +177,11 @@ class _CannedApi:
     arrived. ``.client`` is a client of it, with ``credentials`` if given."""
 
     def __init__(
-        self, payload: Any, first: list[tuple[int, bytes]] | None = None, credentials: Any = None
+        self,
+        payload: Any,
+        first: list[tuple[int, bytes]] | None = None,
+        credentials: Any = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         ok = json.dumps(payload).encode()
         script = list(first or [])
@@ -199,7 +209,11 @@ class _CannedApi:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         if credentials is None:
             self.client = _client(self.url)
@@ -244,7 +258,7 @@ ACCEPTED = {"name": OPERATION, "metadata": {"@type": EXECUTION_TYPE_URL, "name":
         {"@type": EXECUTION_TYPE_URL, "uid": "x"},  # an Execution without a name
     ],
 )
-def test_an_accepted_run_without_an_execution_name_is_the_operation(
+async def test_an_accepted_run_without_an_execution_name_is_the_operation(
     canned, caplog, metadata
 ) -> None:
     payload = {"name": OPERATION, "done": False}
@@ -252,34 +266,34 @@ def test_an_accepted_run_without_an_execution_name_is_the_operation(
         payload["metadata"] = metadata
     fast = runjob.choose(canned(payload).client, JOB, POOL)
     with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert fast(JOB, ENV, 5.0) == OPERATION
-    fast.close()
+        assert await fast(JOB, ENV, 5.0) == OPERATION
+    await fast.close()
     assert "returned no execution name" in caplog.text
 
 
-def test_the_client_path_also_answers_the_operation_when_unnamed(canned) -> None:
+async def test_the_client_path_also_answers_the_operation_when_unnamed(canned) -> None:
     client = canned({"name": OPERATION, "done": False}).client
-    assert runjob.ClientRunJob(client)(JOB, ENV, 5.0) == OPERATION
+    assert await runjob.ClientRunJob(client)(JOB, ENV, 5.0) == OPERATION
 
 
 @pytest.mark.parametrize("payload", [[], "ok", 3])
-def test_an_answer_that_is_not_an_operation_is_an_error(canned, payload) -> None:
+async def test_an_answer_that_is_not_an_operation_is_an_error(canned, payload) -> None:
     fast = runjob.choose(canned(payload).client, JOB, POOL)
     with pytest.raises(ValueError, match="not an Operation"):
-        fast(JOB, ENV, 5.0)
-    fast.close()
+        await fast(JOB, ENV, 5.0)
+    await fast.close()
 
 
-def test_an_error_answer_that_is_not_json_is_the_clients_error(canned) -> None:
+async def test_an_error_answer_that_is_not_json_is_the_clients_error(canned) -> None:
     # A front end's HTML page, not the API's JSON error: the same exception and message.
     page = (502, b"<html>502 Bad Gateway</html>")
     api = canned(ACCEPTED, first=[page, page])
     with pytest.raises(exceptions.BadGateway) as by_client:
-        runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
+        await runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
     fast = runjob.choose(api.client, JOB, POOL)
     with pytest.raises(exceptions.BadGateway) as by_fast:
-        fast(JOB, ENV, 5.0)
-    fast.close()
+        await fast(JOB, ENV, 5.0)
+    await fast.close()
     assert str(by_fast.value) == str(by_client.value)
     assert "502 Bad Gateway" in str(by_fast.value)
 
@@ -287,9 +301,9 @@ def test_an_error_answer_that_is_not_json_is_the_clients_error(canned) -> None:
 class _CountingCredentials(credentials.Credentials):
     """google-auth credentials whose every refresh yields a new token: t1, t2, …"""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fetched: bool = True) -> None:
         super().__init__()
-        self.token = "t0"
+        self.token = "t0" if fetched else None
         self.refreshes = 0
 
     def refresh(self, request: Any) -> None:
@@ -297,20 +311,20 @@ class _CountingCredentials(credentials.Credentials):
         self.token = f"t{self.refreshes}"
 
 
-def test_a_401_refreshes_the_token_and_sends_again(canned) -> None:
+async def test_a_401_refreshes_the_token_and_sends_again(canned) -> None:
     # As the client's session does: the expired token is refreshed and the call repeated.
     creds = _CountingCredentials()
     refused = (401, json.dumps({"error": {"code": 401, "message": "expired"}}).encode())
     api = canned(ACCEPTED, first=[refused], credentials=creds)
     fast = runjob.choose(api.client, JOB, POOL)
     assert isinstance(fast, runjob.HttpRunJob)
-    assert fast(JOB, ENV, 5.0) == f"{JOB}/e-1"
-    fast.close()
+    assert await fast(JOB, ENV, 5.0) == f"{JOB}/e-1"
+    await fast.close()
     assert [r.headers["authorization"] for r in api.received] == ["Bearer t0", "Bearer t1"]
     assert creds.refreshes == 1
 
 
-def test_a_mutual_tls_session_keeps_to_the_client(canned, caplog) -> None:
+async def test_a_mutual_tls_session_keeps_to_the_client(canned, caplog) -> None:
     # The client certificate is in the session's adapter, which the fast path bypasses.
     client = canned(ACCEPTED).client
     client.transport._session._is_mtls = True
@@ -319,27 +333,27 @@ def test_a_mutual_tls_session_keeps_to_the_client(canned, caplog) -> None:
     assert "mutual TLS" in caplog.text
 
 
-def test_a_dropped_connection_is_retried(canned) -> None:
-    # urllib3's errors, as the fast path raises them, classified as requests' would be.
+async def test_a_dropped_connection_is_retried(canned) -> None:
+    # aiohttp's errors, as the fast path raises them, classified as requests' would be.
     api = canned(ACCEPTED, first=[DROP])
     fast = runjob.choose(api.client, JOB, POOL)
     with pytest.raises(Exception) as dropped:
-        fast(JOB, ENV, 5.0)
+        await fast(JOB, ENV, 5.0)
     classified = cloudrun._classify(dropped.value)
     assert classified is not None
     error, retry = classified
     assert (error.transient, retry) == (True, True)
     assert "cannot reach the Cloud Run API" in error.reason
     assert not cloudrun._ambiguous(dropped.value)
-    fast.close()
+    await fast.close()
 
 
-def test_a_read_timeout_is_ambiguous_and_not_retried(fake_cloud_run, client) -> None:
+async def test_a_read_timeout_is_ambiguous_and_not_retried(fake_cloud_run, client) -> None:
     fast = runjob.choose(client, JOB, POOL)
     fake_cloud_run.hang_next(1, seconds=1.0)
     with pytest.raises(Exception) as timed_out:
-        fast(JOB, ENV, 0.2)
-    fast.close()
+        await fast(JOB, ENV, 0.2)
+    await fast.close()
     classified = cloudrun._classify(timed_out.value)
     assert classified is not None
     error, retry = classified
@@ -348,10 +362,128 @@ def test_a_read_timeout_is_ambiguous_and_not_retried(fake_cloud_run, client) -> 
     assert cloudrun._ambiguous(timed_out.value)
 
 
-def test_without_google_auths_urllib3_extra_the_client_path_is_used(client, monkeypatch, caplog):
-    # google.auth.transport.urllib3 raises ImportError without `packaging` (the extra);
-    # the dispatcher must still start, on the client's own path.
-    monkeypatch.setitem(sys.modules, "google.auth.transport.urllib3", None)
-    with caplog.at_level("WARNING", logger="dispatcher.runjob"):
-        assert isinstance(runjob.choose(client, JOB, POOL), runjob.ClientRunJob)
-    assert "RunJob goes through JobsClient.run_job" in caplog.text
+async def test_a_missing_token_is_fetched_once_for_calls_at_once(canned) -> None:
+    # The first webhooks after start-up: one refresh (in a thread), every call waits for it.
+    creds = _CountingCredentials(fetched=False)
+    api = canned(ACCEPTED, credentials=creds)
+    fast = runjob.choose(api.client, JOB, POOL)
+    assert isinstance(fast, runjob.HttpRunJob)
+    names = await asyncio.gather(*(fast(JOB, ENV, 5.0) for _ in range(5)))
+    await fast.close()
+    assert names == [f"{JOB}/e-1"] * 5
+    assert creds.refreshes == 1
+    assert {r.headers["authorization"] for r in api.received} == {"Bearer t1"}
+
+
+async def test_an_expired_token_is_refreshed_before_sending(canned) -> None:
+    creds = _CountingCredentials()
+    creds.expiry = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=1)
+    api = canned(ACCEPTED, credentials=creds)
+    fast = runjob.choose(api.client, JOB, POOL)
+    await fast(JOB, ENV, 5.0)
+    await fast.close()
+    assert [r.headers["authorization"] for r in api.received] == ["Bearer t1"]
+
+
+async def test_a_token_the_api_keeps_refusing_ends_in_its_error(canned) -> None:
+    # Two refreshes at most, as the client's session allows; then the API's 401.
+    creds = _CountingCredentials()
+    refused = (401, json.dumps({"error": {"code": 401, "message": "expired"}}).encode())
+    api = canned(ACCEPTED, first=[refused] * 3, credentials=creds)
+    fast = runjob.choose(api.client, JOB, POOL)
+    with pytest.raises(exceptions.Unauthorized, match="expired"):
+        await fast(JOB, ENV, 5.0)
+    await fast.close()
+    assert creds.refreshes == runjob.MAX_REFRESH_ATTEMPTS
+    assert len(api.received) == runjob.MAX_REFRESH_ATTEMPTS + 1
+
+
+async def test_a_refused_connection_is_retried_and_not_ambiguous() -> None:
+    # Nothing listens on the port: nothing was sent, so the launcher may send again.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    client = _client(closed)
+    fast = runjob.choose(client, JOB, POOL)
+    with pytest.raises(Exception) as refused:
+        await fast(JOB, ENV, 5.0)
+    await fast.close()
+    client.transport.close()
+    classified = cloudrun._classify(refused.value)
+    assert classified is not None
+    error, retry = classified
+    assert (error.transient, retry) == (True, True)
+    assert "cannot reach the Cloud Run API" in error.reason
+    assert not cloudrun._ambiguous(refused.value)
+
+
+def test_connect_timeouts_are_unreachable_and_other_timeouts_no_answer() -> None:
+    # Both libraries' connect timeouts are also their timeouts: nothing was sent, retry.
+    import aiohttp
+    import requests
+
+    for connect in (aiohttp.ConnectionTimeoutError(), requests.ConnectTimeout()):
+        classified = cloudrun._classify(connect)
+        assert classified is not None and classified[1] is True, connect
+        assert not cloudrun._ambiguous(connect)
+    for no_answer in (aiohttp.SocketTimeoutError(), TimeoutError(), requests.ReadTimeout()):
+        classified = cloudrun._classify(no_answer)
+        assert classified is not None, no_answer
+        assert "did not answer in time" in classified[0].reason
+        assert classified[1] is False
+        assert cloudrun._ambiguous(no_answer)
+
+
+def _self_signed(folder: Any) -> ssl.SSLContext:
+    """A server TLS context with a certificate for 127.0.0.1 that no public root signed."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = folder / "server.pem"
+    pem.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    return context
+
+
+async def test_the_apis_certificate_is_verified(canned, tmp_path) -> None:
+    # A certificate no root in certifi signed is refused before anything is sent, as the
+    # client's session refuses it: not the API, so nothing may be launched there.
+    api = canned(ACCEPTED, tls=_self_signed(tmp_path))
+    fast = runjob.choose(api.client, JOB, POOL)
+    assert isinstance(fast, runjob.HttpRunJob)
+    with pytest.raises(aiohttp.ClientConnectorCertificateError) as refused:
+        await fast(JOB, ENV, 5.0)
+    await fast.close()
+    with pytest.raises(requests.exceptions.SSLError):
+        await runjob.ClientRunJob(api.client)(JOB, ENV, 5.0)
+    assert api.received == []
+    classified = cloudrun._classify(refused.value)
+    assert classified is not None
+    assert "cannot reach the Cloud Run API" in classified[0].reason
