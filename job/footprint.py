@@ -16,8 +16,14 @@ Measured with one CatBoost model on the full-size round's 780-feature set (peak 
   CatBoost) comes from glibc's malloc and cannot reuse them. Decay 0 hands them back to
   the system at once: 245 → 223 MiB. polars appends ``_RJEM_MALLOC_CONF`` to its own
   settings (the last word wins), so a value set in the environment wins over this one.
+- OpenBLAS's threads. numpy's OpenBLAS starts a worker thread per CPU when numpy is
+  imported, and each spins for 2**28 cycles (~0.1 s) waiting for work before it sleeps,
+  which the job never gives it (pred1 does no linear algebra): 0.13 s of CPU per run,
+  measured, which on one vCPU is taken from the imports. ``OPENBLAS_THREAD_TIMEOUT=4``
+  (OpenBLAS's minimum, 2**4 cycles) lets them sleep at once; they still serve a pickle
+  that multiplies matrices. A value set in the environment wins.
 
-Both settle things for the whole process, so only the job's own process applies them
+All three settle things for the whole process, so only the job's own process applies them
 (``job.cli.main(own_process=True)``); tests that call the job in-process do not.
 """
 
@@ -36,12 +42,17 @@ PYARROW = "pyarrow"
 # jemalloc's configuration variable, with the prefix of the copy built into polars.
 JEMALLOC_CONF_ENV = "_RJEM_MALLOC_CONF"
 JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
+# Read by OpenBLAS when numpy loads it.
+OPENBLAS_TIMEOUT_ENV = "OPENBLAS_THREAD_TIMEOUT"
+OPENBLAS_TIMEOUT = "4"
 
 
 def prepare(settings: Settings) -> None:
-    """Call before polars and pandas are imported; later it changes nothing."""
+    """Call before numpy, polars and pandas are imported; later it changes nothing."""
     if "polars" not in sys.modules:  # jemalloc reads its configuration once, at start
         os.environ.setdefault(JEMALLOC_CONF_ENV, JEMALLOC_CONF)
+    if "numpy" not in sys.modules:  # as does OpenBLAS, when numpy loads it
+        os.environ.setdefault(OPENBLAS_TIMEOUT_ENV, OPENBLAS_TIMEOUT)
     if not pyarrow_needed(settings) and PYARROW not in sys.modules and "pandas" not in sys.modules:
         sys.modules[PYARROW] = None  # type: ignore[assignment]  # import pyarrow → ImportError
 

@@ -1,5 +1,6 @@
 """What the job's own process loads (job.footprint): pyarrow only when a predictor of the
-task uses it, and polars' allocator set to hand freed memory back."""
+task uses it, polars' allocator set to hand freed memory back, OpenBLAS's idle threads set
+to sleep at once."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ print(json.dumps({{
     "pyarrow": "blocked" if state is None else "absent" if state == "absent" else "loaded",
     "pandas": "pandas" in sys.modules,
     "jemalloc": os.environ.get("_RJEM_MALLOC_CONF"),
+    "openblas": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+    "numpy": "numpy" in sys.modules,
 }}))
 """
 
@@ -50,6 +53,8 @@ def test_a_pred1_task_runs_without_pyarrow(job, pred1_models, synthetic_data):
     assert got["pandas"]  # numerapi and CatBoost import pandas itself
     # polars puts its own defaults first; jemalloc takes the last value of each option.
     assert got["jemalloc"].endswith("," + footprint.JEMALLOC_CONF)
+    # Set before numpy (and with it OpenBLAS) was loaded, which the run then did.
+    assert (got["openblas"], got["numpy"]) == (footprint.OPENBLAS_TIMEOUT, True)
     ids = pl.read_parquet(synthetic_data / "live.parquet", columns=["id"])["id"]
     frame = pl.read_csv(out)
     assert frame["id"].to_list() == ids.to_list()
@@ -74,13 +79,20 @@ def test_only_the_task_with_a_pickle_loads_pyarrow(job, pred1_models, tmp_path):
     assert sorted(s.model_id for s in job.fake.submissions) == sorted([MODEL_A, MODEL_B])
 
 
-def test_a_jemalloc_setting_from_the_environment_wins(job, pred1_models):
+def test_allocator_and_openblas_settings_from_the_environment_win(job, pred1_models):
     job.register(alpha=pred1_entry(MODEL_A, pred1_models["medium"]))
 
-    got = probe(job, "--dry-run", NUMERAI_MODEL_ID=MODEL_A, _RJEM_MALLOC_CONF="narenas:1")
+    got = probe(
+        job,
+        "--dry-run",
+        NUMERAI_MODEL_ID=MODEL_A,
+        _RJEM_MALLOC_CONF="narenas:1",
+        OPENBLAS_THREAD_TIMEOUT="12",
+    )
 
     assert got["code"] == 0
     assert got["jemalloc"].endswith(",narenas:1") and footprint.JEMALLOC_CONF not in got["jemalloc"]
+    assert got["openblas"] == "12"
 
 
 def test_in_process_runs_change_nothing_process_wide(job, pred1_models):
@@ -91,6 +103,7 @@ def test_in_process_runs_change_nothing_process_wide(job, pred1_models):
 
     assert (got["code"], got["pyarrow"]) == (0, "loaded")
     assert footprint.JEMALLOC_CONF not in got["jemalloc"]  # polars' own defaults only
+    assert got["openblas"] is None
 
 
 def test_a_refused_selection_keeps_pyarrow_and_is_reported(job, pred1_models):
