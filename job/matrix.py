@@ -19,7 +19,9 @@ blocks: a model predicting from Pools of its own costs 0.22 s of CPU, from Pools
 model made 0.13 s (the float32 conversion, 0.045 s, and CatBoost's set-up of each Pool,
 ~4 ms whatever its rows, are paid once). Kept (all blocks at once: 95 MB of float32 at
 full size, which the Pools reference) while another model of the task may ask for the
-same ones; otherwise they stream, one block at a time.
+same ones; otherwise they stream, one block at a time. Kept blocks are built as they are
+first needed, each by one model; a model that would wait for a block another is building
+builds the next one instead, so models starting together build them side by side.
 """
 
 from __future__ import annotations
@@ -87,27 +89,33 @@ class FeatureMatrix:
         if rows < 1:
             raise ValueError(f"rows per block must be at least 1 (got {rows})")
         for start in range(0, len(self.values), rows):
-            part = self.values[start : start + rows]
-            block = part.astype(np.float32, order="F")
-            if self.has_missing:
-                block[part == MISSING] = np.nan
+            block = self._block(start, rows)
             yield block
             # Drop this block before making the next, so that (when the caller lets go of
             # it too) one block's memory serves them all.
             del block
+
+    def _block(self, start: int, rows: int) -> np.ndarray:
+        part = self.values[start : start + rows]
+        block = part.astype(np.float32, order="F")
+        if self.has_missing:
+            block[part == MISSING] = np.nan
+        return block
 
     def prepared(
         self, rows: int, prepare: Callable[[np.ndarray], Any], *, keep: bool
     ) -> Iterator[Any]:
         """``prepare(block)`` for each of ``blocks(rows)``. Built once and shared when
         already kept for these ``rows`` and ``prepare``, or when ``keep`` (another model
-        will ask): then every block at once, while a model asking meanwhile waits."""
+        will ask)."""
+        if rows < 1:
+            raise ValueError(f"rows per block must be at least 1 (got {rows})")
         key = (rows, prepare)
         with self._prepared_lock:
             kept = self._prepared.get(key)
             if kept is None and keep:
-                self._prepared = {}  # release the previous list before building the next
-                kept = self._prepared[key] = [prepare(block) for block in self.blocks(rows)]
+                self._prepared = {}  # release the previous blocks before building others
+                kept = self._prepared[key] = _Kept(self, rows, prepare)
         if kept is not None:
             return iter(kept)
         return self._stream(rows, prepare)
@@ -118,6 +126,55 @@ class FeatureMatrix:
             del block  # the item holds what it needs; then one block's memory serves all
             yield item
             del item
+
+
+class _Kept:
+    """The prepared blocks of one matrix, kept for every model that asks: each built once,
+    when first needed, by the model that claims it (claims go in order). A model whose
+    next block another is still building claims and builds the one after instead of
+    waiting idle (numpy's conversion and CatBoost's Pool set-up run side by side), then
+    takes its block when done. A block whose building failed raises its error for every
+    model that reaches it."""
+
+    def __init__(self, matrix: FeatureMatrix, rows: int, prepare: Callable[[np.ndarray], Any]):
+        self._matrix = matrix
+        self._rows = rows
+        self._prepare = prepare
+        count = -(-len(matrix.values) // rows)
+        self._items: list[Any] = [None] * count
+        self._errors: list[BaseException | None] = [None] * count
+        self._done = [threading.Event() for _ in range(count)]
+        self._claimed = 0  # blocks [0, _claimed) are built or being built
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[Any]:
+        for index in range(len(self._items)):
+            while not self._done[index].is_set():
+                claim = self._claim()
+                if claim is None:  # every block is claimed: this one is on its way
+                    self._done[index].wait()
+                else:
+                    self._build(claim)
+            error = self._errors[index]
+            if error is not None:
+                raise error
+            yield self._items[index]
+
+    def _claim(self) -> int | None:
+        with self._lock:
+            if self._claimed == len(self._items):
+                return None
+            self._claimed += 1
+            return self._claimed - 1
+
+    def _build(self, index: int) -> None:
+        try:
+            block = self._matrix._block(index * self._rows, self._rows)
+            self._items[index] = self._prepare(block)
+        except BaseException as exc:  # every model that reaches this block raises it
+            self._errors[index] = exc
+        finally:
+            self._done[index].set()
 
 
 def _convert(series: Sequence[pl.Series], rows: int, *, int8: bool) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 import pytest
@@ -181,3 +184,48 @@ def test_prepared_blocks_are_built_once_when_kept_and_streamed_otherwise(live, f
 
     list(matrix.prepared(64, prepare, keep=True))  # another block size replaces the list
     assert list(matrix._prepared) == [(64, prepare)] and len(made) == 6 + 5
+
+
+def test_two_models_starting_together_build_the_kept_blocks_side_by_side(live, features):
+    # The first block's build waits until another thread has begun the second: it can only
+    # proceed if the model waiting for block 0 builds block 1 meanwhile.
+    matrix = FeatureMatrix.from_frame(live, features)
+    first = next(matrix.blocks(128))
+    other_begun = threading.Event()
+    builders: list[str] = []  # the thread that built block 0, then the others'
+
+    def prepare(block: np.ndarray) -> float:
+        if np.array_equal(block, first, equal_nan=True):
+            builders.insert(0, threading.current_thread().name)
+            assert other_begun.wait(10), "nobody built ahead while block 0 was being built"
+        else:
+            builders.append(threading.current_thread().name)
+            other_begun.set()
+        return float(np.nansum(block))
+
+    kept: list[list[float]] = []
+    with ThreadPoolExecutor(2) as pool:
+        kept = list(pool.map(lambda _: list(matrix.prepared(128, prepare, keep=True)), [1, 2]))
+
+    assert kept[0] == kept[1] and len(kept[0]) == 3  # both models, every block, in order
+    assert len(builders) == 3  # each block built once
+    assert builders[0] not in builders[1:]  # by the other model while block 0 was built
+    assert sum(kept[0]) == pytest.approx(float(np.nansum(reference(live, features))))
+
+
+def test_a_kept_block_that_fails_to_build_fails_every_model_reaching_it(live, features):
+    matrix = FeatureMatrix.from_frame(live, features)
+    calls: list[int] = []
+
+    def prepare(block: np.ndarray) -> int:
+        calls.append(len(block))
+        if len(calls) == 2:
+            raise ValueError("block 1 cannot be prepared")
+        return len(block)
+
+    for _ in range(2):  # the model that built it, then one sharing the kept blocks
+        blocks = matrix.prepared(128, prepare, keep=True)
+        assert next(blocks) == 128
+        with pytest.raises(ValueError, match="block 1 cannot be prepared"):
+            next(blocks)
+    assert len(calls) == 2  # not built again
