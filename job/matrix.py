@@ -147,6 +147,9 @@ class _Kept:
         self._claimed = 0  # blocks [0, _claimed) are built or being built
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def __iter__(self) -> Iterator[Any]:
         for index in range(len(self._items)):
             while not self._done[index].is_set():
