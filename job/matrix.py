@@ -86,8 +86,7 @@ class FeatureMatrix:
     def blocks(self, rows: int) -> Iterator[np.ndarray]:
         """Fortran-ordered float32 blocks of at most ``rows`` rows, top to bottom, nulls as
         NaN. Each block is a fresh array: the caller may change it."""
-        if rows < 1:
-            raise ValueError(f"rows per block must be at least 1 (got {rows})")
+        _check_rows(rows)
         for start in range(0, len(self.values), rows):
             block = self._block(start, rows)
             yield block
@@ -108,8 +107,7 @@ class FeatureMatrix:
         """``prepare(block)`` for each of ``blocks(rows)``. Built once and shared when
         already kept for these ``rows`` and ``prepare``, or when ``keep`` (another model
         will ask)."""
-        if rows < 1:
-            raise ValueError(f"rows per block must be at least 1 (got {rows})")
+        _check_rows(rows)
         key = (rows, prepare)
         with self._prepared_lock:
             kept = self._prepared.get(key)
@@ -126,6 +124,11 @@ class FeatureMatrix:
             del block  # the item holds what it needs; then one block's memory serves all
             yield item
             del item
+
+
+def _check_rows(rows: int) -> None:
+    if rows < 1:
+        raise ValueError(f"rows per block must be at least 1 (got {rows})")
 
 
 class _Kept:

@@ -333,18 +333,23 @@ async def test_a_mutual_tls_session_keeps_to_the_client(canned, caplog) -> None:
     assert "mutual TLS" in caplog.text
 
 
+def assert_unreachable_and_retried(exc: BaseException) -> None:
+    """Nothing reached the API: a transient error the launcher retries, not ambiguous."""
+    classified = cloudrun._classify(exc)
+    assert classified is not None
+    error, retry = classified
+    assert (error.transient, retry) == (True, True)
+    assert "cannot reach the Cloud Run API" in error.reason
+    assert not cloudrun._ambiguous(exc)
+
+
 async def test_a_dropped_connection_is_retried(canned) -> None:
     # aiohttp's errors, as the fast path raises them, classified as requests' would be.
     api = canned(ACCEPTED, first=[DROP])
     fast = runjob.choose(api.client, JOB, POOL)
     with pytest.raises(Exception) as dropped:
         await fast(JOB, ENV, 5.0)
-    classified = cloudrun._classify(dropped.value)
-    assert classified is not None
-    error, retry = classified
-    assert (error.transient, retry) == (True, True)
-    assert "cannot reach the Cloud Run API" in error.reason
-    assert not cloudrun._ambiguous(dropped.value)
+    assert_unreachable_and_retried(dropped.value)
     await fast.close()
 
 
@@ -409,12 +414,7 @@ async def test_a_refused_connection_is_retried_and_not_ambiguous() -> None:
         await fast(JOB, ENV, 5.0)
     await fast.close()
     client.transport.close()
-    classified = cloudrun._classify(refused.value)
-    assert classified is not None
-    error, retry = classified
-    assert (error.transient, retry) == (True, True)
-    assert "cannot reach the Cloud Run API" in error.reason
-    assert not cloudrun._ambiguous(refused.value)
+    assert_unreachable_and_retried(refused.value)
 
 
 def test_connect_timeouts_are_unreachable_and_other_timeouts_no_answer() -> None:
